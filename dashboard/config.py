@@ -1,0 +1,77 @@
+"""Configuration: read once from the environment into ``app.config``.
+
+Every variable is listed, with its default, in the README's configuration table.
+Nothing else in the package reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6399/0"
+
+# name -> (default, parser). A default of None means "derived below" or "unset".
+_ENV: dict[str, tuple[object, type]] = {
+    "REDIS_URL": (DEFAULT_REDIS_URL, str),
+    "CELERY_BROKER_URL": (None, str),
+    "CELERY_RESULT_BACKEND": (None, str),
+    "DATABASE_URL": (None, str),
+    "CELERY_APP": ("celery_app:app", str),
+    "FLOWER_URL": (None, str),
+    "SECRET_KEY": (None, str),
+    "TASKDECK_KEY_PREFIX": ("taskdeck:", str),
+    "INSPECT_TIMEOUT": (1.0, float),
+    "MAX_PAYLOAD_BYTES": (65536, int),
+    "AUTH_MODE": ("none", str),
+}
+
+
+def _instance_secret_key(instance_path: Path) -> str:
+    """Return the key kept in ``instance/secret_key``, creating it on first use."""
+    key_file = instance_path / "secret_key"
+    try:
+        return key_file.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    # O_EXCL: when several gunicorn workers start at once, one writes and the others read.
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load(instance_path: Path, environ: dict[str, str] | None = None) -> dict[str, object]:
+    """Build the configuration mapping from environment variables."""
+    environ = os.environ if environ is None else environ
+    config: dict[str, object] = {}
+    for name, (default, parse) in _ENV.items():
+        raw = environ.get(name)
+        config[name] = parse(raw) if raw not in (None, "") else default
+    return config
+
+
+def finish(config: dict[str, object], instance_path: Path) -> None:
+    """Fill values derived from others, after overrides have been applied."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _instance_secret_key(instance_path)
+    if not config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = f"sqlite:///{instance_path / 'taskdeck.db'}"
+    config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(str(config["DATABASE_URL"])))
+    # A dashboard tab stays open for hours: the CSRF token must not expire under it.
+    config.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    config.setdefault("WTF_CSRF_HEADERS", ["X-CSRFToken"])
+
+
+def engine_options(database_url: str) -> dict[str, object]:
+    """Engine options; SQLite gets a busy timeout (WAL is switched on per connection)."""
+    if database_url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 15}}
+    return {"pool_pre_ping": True}

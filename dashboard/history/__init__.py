@@ -1,0 +1,1 @@
+"""Result history: every run, durable across restarts."""

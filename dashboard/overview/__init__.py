@@ -1,0 +1,1 @@
+"""The overview: is everything up, at a glance."""

