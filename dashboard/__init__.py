@@ -72,7 +72,12 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_template_helpers(app: Flask) -> None:
+    from . import polling
     from .portal.permissions import current_identity
+
+    app.jinja_env.globals.update(
+        poll_seconds=polling.poll_seconds, poll_attrs=polling.poll_attrs, poll_choices=polling.CHOICES
+    )
 
     @app.context_processor
     def inject_globals():

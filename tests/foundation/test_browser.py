@@ -44,3 +44,22 @@ def test_overview_tiles_poll_in_place(page):
         pass
     assert polled.value.status == 200
     assert page.locator("#tile-redis.status-ok").is_visible()
+
+
+def test_poll_interval_picker_stops_and_restarts_polling_and_is_remembered(page):
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/overview/tiles/redis" in r.url else None)
+    page.goto("/")
+    picker = page.get_by_label("Refresh interval")
+    picker.select_option("0")
+    assert page.locator("#tile-redis").get_attribute("hx-trigger") is None
+    seen = len(polls)
+    page.wait_for_timeout(6_000)  # longer than the default 5 s interval: nothing may be polled
+    assert len(polls) == seen
+    page.reload()
+    assert page.get_by_label("Refresh interval").input_value() == "0"
+    assert page.locator("#tile-redis").get_attribute("hx-trigger") is None
+    page.get_by_label("Refresh interval").select_option("2")
+    with page.expect_request(lambda r: "/overview/tiles/redis" in r.url, timeout=10_000):
+        pass
+    assert page.console_errors == []
