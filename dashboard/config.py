@@ -11,6 +11,12 @@ import secrets
 from pathlib import Path
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6399/0"
+AUTH_MODES = ("none", "basic", "header")
+
+
+def _flag(raw: str) -> bool:
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
 
 # name -> (default, parser). A default of None means "derived below" or "unset".
 _ENV: dict[str, tuple[object, type]] = {
@@ -25,6 +31,18 @@ _ENV: dict[str, tuple[object, type]] = {
     "INSPECT_TIMEOUT": (1.0, float),
     "MAX_PAYLOAD_BYTES": (65536, int),
     "AUTH_MODE": ("none", str),
+    "AUTH_BASIC_USERS": ("", str),
+    "AUTH_USER_HEADER": ("X-Forwarded-User", str),
+    "AUTH_GROUPS_HEADER": ("X-Forwarded-Groups", str),
+    "AUTH_GROUP_ROLES": ("", str),
+    "AUTH_DEFAULT_ROLE": ("", str),
+    "AUTH_TRUSTED_PROXIES": ("127.0.0.1,::1", str),
+    "PROXY_FIX_COUNT": (0, int),
+    "FRAME_ANCESTORS": ("'self'", str),
+    "EMBED": (False, _flag),
+    "AUDIT_RETENTION_DAYS": (90, int),
+    "SESSION_COOKIE_SAMESITE": ("Lax", str),
+    "SESSION_COOKIE_SECURE": (False, _flag),
 }
 
 
@@ -56,7 +74,7 @@ def load(instance_path: Path, environ: dict[str, str] | None = None) -> dict[str
     return config
 
 
-def finish(config: dict[str, object], instance_path: Path) -> None:
+def finish(config, instance_path: Path) -> None:
     """Fill values derived from others, after overrides have been applied."""
     instance_path.mkdir(parents=True, exist_ok=True)
     if not config.get("SECRET_KEY"):
@@ -68,6 +86,22 @@ def finish(config: dict[str, object], instance_path: Path) -> None:
     # A dashboard tab stays open for hours: the CSRF token must not expire under it.
     config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     config.setdefault("WTF_CSRF_HEADERS", ["X-CSRFToken"])
+    config["CELERY_BROKER_URL"] = config.get("CELERY_BROKER_URL") or config["REDIS_URL"]
+    config["CELERY_RESULT_BACKEND"] = config.get("CELERY_RESULT_BACKEND") or config["REDIS_URL"]
+
+
+def validate(config) -> None:
+    """Refuse a configuration that cannot work, at start-up rather than on the first request."""
+    from .portal.service import parse_basic_users, parse_group_roles, parse_networks
+
+    if config["AUTH_MODE"] not in AUTH_MODES:
+        raise ValueError(f"AUTH_MODE must be one of {AUTH_MODES}, not {config['AUTH_MODE']!r}")
+    if config["AUTH_MODE"] == "basic" and not parse_basic_users(config["AUTH_BASIC_USERS"]):
+        raise ValueError("AUTH_MODE=basic needs at least one user in AUTH_BASIC_USERS")
+    parse_group_roles(config["AUTH_GROUP_ROLES"])
+    parse_networks(config["AUTH_TRUSTED_PROXIES"])
+    if config["AUTH_DEFAULT_ROLE"] not in ("", "viewer", "operator", "admin"):
+        raise ValueError("AUTH_DEFAULT_ROLE must be empty, viewer, operator or admin")
 
 
 def engine_options(database_url: str) -> dict[str, object]:

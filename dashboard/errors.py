@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import redis
-from flask import Flask, jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 
 from .rendering import wants_fragment
 
@@ -34,23 +33,20 @@ class Unprocessable(DashboardError):
 
 
 def is_api_request() -> bool:
-    return request.path.startswith("/api/")
+    return bool(request.blueprint and request.blueprint.endswith("_api"))
 
 
-def register(app: Flask) -> None:
-    """Map service errors and an unreachable Redis to calm responses, never a stack trace."""
+def dashboard_error(exc: DashboardError):
+    """A service refusal: JSON for the API, a calm page otherwise."""
+    if is_api_request():
+        return jsonify(exc.to_json()), exc.status_code
+    return render_template("error.html", message=exc.message), exc.status_code
 
-    @app.errorhandler(DashboardError)
-    def dashboard_error(exc: DashboardError):
-        if is_api_request():
-            return jsonify(exc.to_json()), exc.status_code
-        return render_template("error.html", message=exc.message), exc.status_code
 
-    @app.errorhandler(redis.exceptions.ConnectionError)
-    @app.errorhandler(redis.exceptions.TimeoutError)
-    def redis_down(exc: Exception):
-        app.logger.warning("Redis unreachable: %s", exc)
-        if is_api_request():
-            return jsonify({"error": "Redis is unreachable", "detail": str(exc)}), 503
-        template = "_redis_down.html" if wants_fragment() else "redis_down.html"
-        return render_template(template), 503
+def redis_down(exc: Exception):
+    """Redis unreachable: a banner that recovers by itself, never a stack trace."""
+    current_app.logger.warning("Redis unreachable: %s", exc)
+    if is_api_request():
+        return jsonify({"error": "Redis is unreachable", "detail": str(exc)}), 503
+    template = "_redis_down.html" if wants_fragment() else "redis_down.html"
+    return render_template(template), 503

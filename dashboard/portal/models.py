@@ -29,3 +29,16 @@ class AuditEntry(db.Model):
         Index("ix_audit_log_action_id", "action", "id"),
         Index("ix_audit_log_who_id", "who", "id"),
     )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "who": self.who,
+            "role": self.role,
+            "action": self.action,
+            "target": self.target,
+            "params": self.params,
+            "result": self.result,
+            "request_id": self.request_id,
+        }

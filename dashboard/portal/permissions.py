@@ -1,32 +1,96 @@
-"""The one decorator every mutating view wears: role check, then an audit row."""
+"""Who is asking, and the one decorator every mutating view wears."""
 
 from __future__ import annotations
 
 import uuid
 from functools import wraps
 
-from flask import abort, current_app, g, make_response, request
+from flask import Response, abort, current_app, g, make_response, request
+from werkzeug.exceptions import HTTPException
 
 from ..errors import DashboardError
 from ..extensions import db
-from .service import Identity, record_audit
+from ..security import peer_address
+from .service import (
+    Identity,
+    address_in,
+    check_basic,
+    maybe_prune_audit,
+    parse_basic_users,
+    parse_group_roles,
+    parse_networks,
+    record_audit,
+    role_for_groups,
+)
 
-# Identity for AUTH_MODE=none: everyone may do everything, and the page says so loudly.
+# Identity for AUTH_MODE=none: everyone may do everything, and every page says so loudly.
 ANONYMOUS_ADMIN = Identity(user="anonymous", role="admin")
 
 
-def load_identity() -> None:
-    """``before_request`` hook: decide who is asking."""
-    g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-    mode = current_app.config["AUTH_MODE"]
+def _identity_from_request() -> Identity | None:
+    config = current_app.config
+    mode = config["AUTH_MODE"]
     if mode == "none":
-        g.identity = ANONYMOUS_ADMIN
-    else:  # pragma: no cover - config validation refuses other modes
-        abort(500)
+        return ANONYMOUS_ADMIN
+    if mode == "basic":
+        auth = request.authorization
+        if auth is None or auth.type != "basic":
+            return None
+        return check_basic(
+            parse_basic_users(config["AUTH_BASIC_USERS"]), auth.username or "", auth.password or ""
+        )
+    # header: believe the portal's proxy only when the connection really comes from it.
+    if not address_in(peer_address(), parse_networks(config["AUTH_TRUSTED_PROXIES"])):
+        return None
+    user = request.headers.get(config["AUTH_USER_HEADER"], "").strip()
+    if not user:
+        return None
+    groups = [
+        g.strip() for g in request.headers.get(config["AUTH_GROUPS_HEADER"], "").split(",") if g.strip()
+    ]
+    role = role_for_groups(groups, parse_group_roles(config["AUTH_GROUP_ROLES"]), config["AUTH_DEFAULT_ROLE"])
+    return Identity(user=user[:255], role=role) if role else None
 
 
-def current_identity() -> Identity:
-    return g.identity
+def load_identity() -> Response | None:
+    """``before_request`` for dashboard routes: decide who is asking, or refuse."""
+    g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    identity = _identity_from_request()
+    if identity is None:
+        g.identity = None
+        if current_app.config["AUTH_MODE"] == "basic":
+            response = make_response("Sign in to use Taskdeck.\n", 401)
+            response.headers["WWW-Authenticate"] = 'Basic realm="Taskdeck", charset="UTF-8"'
+            return response
+        abort(403, "No dashboard role for this request: sign in through the portal.")
+    g.identity = identity
+    return None
+
+
+def current_identity() -> Identity | None:
+    return g.get("identity")
+
+
+def can(role: str) -> bool:
+    """True when the current identity holds at least ``role`` (templates hide what it cannot do)."""
+    identity = current_identity()
+    return identity is not None and identity.can(role)
+
+
+def requires_role(role: str):
+    """Guard a read-only view that only some roles may see (e.g. the audit log)."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not can(role):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapper.viewer_role = role
+        return wrapper
+
+    return decorate
 
 
 def _request_params() -> object:
@@ -55,6 +119,7 @@ def mutation(role: str, action: str):
                     result=result,
                     request_id=g.get("request_id"),
                 )
+                maybe_prune_audit(db.session, current_app.config["AUDIT_RETENTION_DAYS"])
 
             if not identity.can(role):
                 audit("forbidden")
@@ -64,6 +129,10 @@ def mutation(role: str, action: str):
             except DashboardError as exc:
                 db.session.rollback()
                 audit(f"refused {exc.status_code}")
+                raise
+            except HTTPException as exc:
+                db.session.rollback()
+                audit(f"refused {exc.code}")
                 raise
             audit(str(response.status_code))
             return response

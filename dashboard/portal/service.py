@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import random
 from dataclasses import dataclass
+from datetime import timedelta
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash
 
+from ..timeutil import utcnow
 from .models import AuditEntry
 
 ROLES = ("viewer", "operator", "admin")
@@ -23,6 +29,74 @@ class Identity:
     def can(self, needed: str) -> bool:
         """True when this identity's role is at least ``needed``."""
         return ROLES.index(self.role) >= ROLES.index(needed)
+
+
+@dataclass(frozen=True)
+class BasicUser:
+    name: str
+    role: str
+    password_hash: str
+
+
+def parse_basic_users(text: str) -> dict[str, BasicUser]:
+    """``AUTH_BASIC_USERS``: entries ``name:role:hash`` separated by commas or new lines.
+
+    The hash is werkzeug's ``generate_password_hash`` output (``flask portal hash-password``).
+    """
+    users: dict[str, BasicUser] = {}
+    for entry in text.replace("\n", ",").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        name, role, password_hash = (entry.split(":", 2) + ["", ""])[:3]
+        if not name or role not in ROLES or not password_hash:
+            raise ValueError(f"AUTH_BASIC_USERS entry for {name!r} must be name:role:hash with a known role")
+        users[name] = BasicUser(name, role, password_hash)
+    return users
+
+
+def check_basic(users: dict[str, BasicUser], name: str, password: str) -> Identity | None:
+    """The identity for valid credentials, else None."""
+    user = users.get(name)
+    if user is None or not check_password_hash(user.password_hash, password):
+        return None
+    return Identity(user=user.name, role=user.role)
+
+
+def parse_group_roles(text: str) -> dict[str, str]:
+    """``AUTH_GROUP_ROLES``: ``group=role`` pairs separated by commas."""
+    mapping: dict[str, str] = {}
+    for pair in text.split(","):
+        if not pair.strip():
+            continue
+        group, _, role = pair.partition("=")
+        if role.strip() not in ROLES:
+            raise ValueError(f"AUTH_GROUP_ROLES maps {group.strip()!r} to unknown role {role.strip()!r}")
+        mapping[group.strip()] = role.strip()
+    return mapping
+
+
+def role_for_groups(groups: list[str], mapping: dict[str, str], default: str = "") -> str | None:
+    """The highest role any of ``groups`` maps to, else ``default`` (None when empty)."""
+    roles = [mapping[g] for g in groups if g in mapping]
+    if not roles:
+        return default or None
+    return max(roles, key=ROLES.index)
+
+
+def parse_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """``AUTH_TRUSTED_PROXIES``: addresses or CIDR networks separated by commas."""
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()]
+
+
+def address_in(address: str | None, networks: list) -> bool:
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def bounded_json(value: object, limit: int = PARAMS_LIMIT) -> str:
@@ -54,3 +128,68 @@ def record_audit(
     session.add(entry)
     session.commit()
     return entry
+
+
+def prune_audit(session: Session, retention_days: int, batch: int = 1000) -> int:
+    """Delete up to ``batch`` audit rows older than ``retention_days``; returns how many."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    ids = session.scalars(select(AuditEntry.id).where(AuditEntry.at < cutoff).limit(batch)).all()
+    if ids:
+        session.execute(delete(AuditEntry).where(AuditEntry.id.in_(ids)))
+        session.commit()
+    return len(ids)
+
+
+def maybe_prune_audit(session: Session, retention_days: int, chance: float = 0.01) -> None:
+    """Retention without a scheduler: about one write in a hundred also prunes a batch."""
+    if retention_days > 0 and random.random() < chance:
+        prune_audit(session, retention_days)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the audit page shows: newest first, filtered, paged by keyset on ``id``."""
+
+    who: str = ""
+    action: str = ""
+    result: str = ""
+    before: int | None = None
+    limit: int = 50
+
+    @classmethod
+    def from_args(cls, args) -> AuditFilter:
+        def number(name: str) -> int | None:
+            try:
+                return int(args.get(name, ""))
+            except ValueError:
+                return None
+
+        limit = number("limit") or 50
+        return cls(
+            who=args.get("who", "").strip()[:255],
+            action=args.get("action", "").strip()[:64],
+            result=args.get("result", "").strip()[:64],
+            before=number("before"),
+            limit=max(1, min(limit, 500)),
+        )
+
+    def query_args(self, **changes) -> dict[str, object]:
+        values = {"who": self.who, "action": self.action, "result": self.result, **changes}
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+def audit_page(session: Session, filters: AuditFilter) -> tuple[list[AuditEntry], int | None]:
+    """One page of audit rows and the cursor of the next page (None at the end)."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(filters.limit + 1)
+    if filters.who:
+        query = query.where(AuditEntry.who == filters.who)
+    if filters.action:
+        query = query.where(AuditEntry.action.startswith(filters.action, autoescape=True))
+    if filters.result:
+        query = query.where(AuditEntry.result == filters.result)
+    if filters.before is not None:
+        query = query.where(AuditEntry.id < filters.before)
+    rows = list(session.scalars(query))
+    more = len(rows) > filters.limit
+    rows = rows[: filters.limit]
+    return rows, (rows[-1].id if more and rows else None)

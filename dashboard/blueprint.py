@@ -1,0 +1,154 @@
+"""The whole dashboard as one blueprint, so an existing Flask app can mount it under any prefix.
+
+``create_app`` registers it on a bare Flask app; a host app does the same::
+
+    host.register_blueprint(dashboard, url_prefix="/ops/celery")
+
+Registering it attaches the extensions, reads the configuration (the host's own keys win) and
+registers one blueprint per area under the prefix, keeping endpoint names such as
+``overview.index``. Request hooks, error pages and template globals apply to the dashboard's
+routes only, never to the host's.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+
+import redis
+from flask import Blueprint, Flask
+
+from . import config as config_module
+from . import errors, security
+from .celery_link import load_celery_app
+from .extensions import csrf, db, migrate
+from .redis_client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+AREAS = ("overview", "registry", "queues", "staging", "schedules", "history", "workers", "portal")
+
+# (endpoint, label, role needed to see it) in the order the navigation shows them.
+NAVIGATION = (
+    ("overview.index", "Overview", "viewer"),
+    ("registry.index", "Tasks", "viewer"),
+    ("queues.index", "Queues", "viewer"),
+    ("staging.index", "Staging", "viewer"),
+    ("schedules.index", "Schedules", "viewer"),
+    ("history.index", "History", "viewer"),
+    ("workers.index", "Workers", "viewer"),
+    ("audit.index", "Audit", "admin"),
+)
+
+
+class Dashboard(Blueprint):
+    """A blueprint that brings the area blueprints, extensions and configuration with it."""
+
+    def register(self, app: Flask, options: dict) -> None:
+        super().register(app, options)
+        prefix = (options.get("url_prefix") or "").rstrip("/")
+        configure(app, options.get("config"))
+        names = [self.name]
+        for area in AREAS:
+            module = import_module(f".{area}.views", __package__)
+            for bp in _blueprints_of(module):
+                app.register_blueprint(bp, url_prefix=prefix + (bp.url_prefix or ""))
+                names.append(bp.name)
+        from . import health
+
+        app.register_blueprint(health.bp, url_prefix=prefix or None)
+        attach_hooks(app, names)
+        app.extensions["taskdeck_blueprints"] = frozenset(names) | {health.bp.name}
+
+
+def _blueprints_of(module) -> list[Blueprint]:
+    return [bp for bp in (getattr(module, "bp", None), getattr(module, "api", None)) if bp is not None]
+
+
+dashboard = Dashboard(
+    "taskdeck",
+    __name__,
+    static_folder=str(ROOT / "static"),
+    static_url_path="/static",
+    template_folder=str(ROOT / "templates"),
+    cli_group="taskdeck",
+)
+
+
+def _register_commands() -> None:
+    from .portal.views import register_commands
+
+    register_commands(dashboard.cli)
+
+
+_register_commands()
+
+
+def configure(app: Flask, overrides: dict | None = None) -> None:
+    """Read settings (host keys and ``overrides`` win over the environment) and attach extensions."""
+    instance_path = Path(app.instance_path)
+    settings = config_module.load(instance_path)
+    settings.update(overrides or {})
+    if "INSTANCE_PATH" in settings:
+        instance_path = Path(str(settings.pop("INSTANCE_PATH")))
+        app.instance_path = str(instance_path)
+    for key, value in settings.items():
+        if overrides and key in overrides:
+            app.config[key] = value
+        else:
+            app.config.setdefault(key, value)
+    config_module.finish(app.config, instance_path)
+    config_module.validate(app.config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    app.extensions["taskdeck_redis"] = connect(app.config["REDIS_URL"])
+    app.extensions["taskdeck_celery"] = load_celery_app(
+        app.config["CELERY_APP"], app.config["CELERY_BROKER_URL"], app.config["CELERY_RESULT_BACKEND"]
+    )
+    from .history import models as _history_models  # noqa: F401 - registers tables
+    from .portal import models as _portal_models  # noqa: F401
+
+    security.install_proxy_fix(app)
+
+
+def attach_hooks(app: Flask, names: list[str]) -> None:
+    """Identity, security headers, template globals and error pages for the blueprints ``names``.
+
+    Hooks keyed by blueprint name run only for the dashboard's own routes, never a host app's.
+    """
+    from . import polling
+    from .portal.permissions import can, current_identity, load_identity
+
+    def template_globals():
+        return {
+            "navigation": [n for n in NAVIGATION if can(n[2])],
+            "identity": current_identity(),
+            "auth_mode": app.config["AUTH_MODE"],
+            "flower_url": app.config["FLOWER_URL"],
+            "embed": security.embed_mode(),
+        }
+
+    # Globals (not context) so that imported macros see them too; the names are specific enough
+    # not to disturb a host app's templates.
+    app.jinja_env.globals.update(
+        can=can,
+        asset=security.asset_url,
+        poll_seconds=polling.poll_seconds,
+        poll_attrs=polling.poll_attrs,
+        poll_choices=polling.CHOICES,
+    )
+
+    for name in names:
+        if name.endswith("_api"):
+            # The JSON API is guarded by its Content-Type rule (dashboard/api.py) instead.
+            csrf.exempt(app.blueprints[name])
+        app.before_request_funcs.setdefault(name, []).append(load_identity)
+        app.after_request_funcs.setdefault(name, []).append(security.add_headers)
+        app.template_context_processors.setdefault(name, []).append(template_globals)
+        handlers = app.error_handler_spec[name][None]  # nested defaultdicts
+        handlers[errors.DashboardError] = errors.dashboard_error
+        handlers[redis.exceptions.ConnectionError] = errors.redis_down
+        handlers[redis.exceptions.TimeoutError] = errors.redis_down
+    # Error pages render with the dashboard's globals even for 404s outside any blueprint route.
+    app.extensions["taskdeck_template_globals"] = template_globals

@@ -1,0 +1,29 @@
+"""Apps configured for each auth mode, sharing the suite's Redis and a migrated database."""
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+from dashboard import create_app
+from tests.conftest import app_config
+
+PASSWORDS = {"vera": "viewer-pw", "otto": "operator-pw", "ada": "admin-pw"}
+ROLES = {"vera": "viewer", "otto": "operator", "ada": "admin"}
+
+
+@pytest.fixture(scope="session")
+def basic_users() -> str:
+    # A cheap hash method keeps the suite fast; production uses werkzeug's default (scrypt).
+    return ",".join(
+        f"{user}:{ROLES[user]}:{generate_password_hash(pw, method='pbkdf2:sha256:1000')}"
+        for user, pw in PASSWORDS.items()
+    )
+
+
+@pytest.fixture
+def make_app(tmp_path, redis_server, database_url, key_prefix):
+    def make(**settings):
+        config = app_config(tmp_path, redis_server.url, database_url, key_prefix)
+        config.update(settings)
+        return create_app(config)
+
+    return make
