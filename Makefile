@@ -18,7 +18,7 @@ endif
 export FLOWER_URL ?= http://127.0.0.1:5555
 export FLASK_APP := wsgi:app
 
-.PHONY: run test setup migrate browser lint vendor bench clean
+.PHONY: run test test-postgres setup migrate browser lint vendor bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ browser:
 
 test: setup browser
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The database-facing tests once more, against a throwaway PostgreSQL cluster (Debian's
+# postgresql, installed when missing).
+POSTGRES_TESTS ?= tests/foundation/test_migrations.py tests/portal tests/history tests/schedules
+test-postgres: setup
+	eval "$$(scripts/test-postgres start)"; trap 'scripts/test-postgres stop' EXIT; \
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS) $(POSTGRES_TESTS)
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -76,29 +76,89 @@ def app_config(tmp_path: Path, redis_url: str, database_url: str, key_prefix: st
     }
 
 
-@pytest.fixture(scope="session")
-def migrated_database(tmp_path_factory, redis_server) -> Path:
-    """An SQLite file with every migration applied, copied for each test (faster than migrating)."""
+# Set (by `make test-postgres`) to a PostgreSQL server's admin URL: every test database is then
+# created there from a migrated template instead of being an SQLite file.
+POSTGRES_ADMIN_URL = os.environ.get("TASKDECK_TEST_DATABASE_URL")
+
+
+def _postgres_admin():
+    from sqlalchemy import create_engine
+
+    return create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+def _postgres_url(name: str) -> str:
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def migrate(tmp_path: Path, redis_url: str, database_url: str) -> None:
+    """Apply every migration to ``database_url``, as `make run` does."""
     from flask_migrate import upgrade
 
     from dashboard import create_app
+    from dashboard.extensions import db
 
-    tmp = tmp_path_factory.mktemp("db-template")
-    path = tmp / "template.db"
-    app = create_app(app_config(tmp, redis_server.url, f"sqlite:///{path}", "td-template:"))
+    app = create_app(app_config(tmp_path, redis_url, database_url, "td-migrate:"))
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"), revision="heads")
-        from dashboard.extensions import db
-
         db.engine.dispose()
-    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory, redis_server) -> str:
+    """A database with every migration applied, copied for each test (faster than migrating)."""
+    tmp = tmp_path_factory.mktemp("db-template")
+    if not POSTGRES_ADMIN_URL:
+        path = tmp / "template.db"
+        migrate(tmp, redis_server.url, f"sqlite:///{path}")
+        yield str(path)
+        return
+    from sqlalchemy import text
+
+    name = f"td_template_{uuid.uuid4().hex[:10]}"
+    admin = _postgres_admin()
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    migrate(tmp, redis_server.url, _postgres_url(name))
+    yield name
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
 
 
 @pytest.fixture
 def database_url(tmp_path, migrated_database) -> str:
-    path = tmp_path / "taskdeck.db"
-    shutil.copyfile(migrated_database, path)
-    return f"sqlite:///{path}"
+    """A migrated database of this test's own: an SQLite file, or a PostgreSQL database."""
+    if not POSTGRES_ADMIN_URL:
+        path = tmp_path / "taskdeck.db"
+        shutil.copyfile(migrated_database, path)
+        yield f"sqlite:///{path}"
+        return
+    yield from _postgres_database(template=migrated_database)
+
+
+@pytest.fixture
+def empty_database_url(tmp_path) -> str:
+    """A database with no tables at all."""
+    if not POSTGRES_ADMIN_URL:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    yield from _postgres_database(template="template0")
+
+
+def _postgres_database(template: str):
+    from sqlalchemy import text
+
+    name = f"td_{uuid.uuid4().hex[:12]}"
+    admin = _postgres_admin()
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    try:
+        yield _postgres_url(name)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 
 from dashboard import config as config_module
 from dashboard import create_app
+from tests.conftest import POSTGRES_ADMIN_URL
 
 
 def test_defaults_when_environment_is_empty(tmp_path):
@@ -82,6 +83,7 @@ def test_unknown_auth_mode_is_refused(tmp_path):
         create_app({"INSTANCE_PATH": tmp_path, "AUTH_MODE": "magic"})
 
 
+@pytest.mark.skipif(bool(POSTGRES_ADMIN_URL), reason="SQLite only")
 def test_sqlite_runs_in_wal_mode_with_busy_timeout(app):
     from sqlalchemy import text
 

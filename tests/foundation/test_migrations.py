@@ -11,9 +11,8 @@ from tests.conftest import app_config
 from tests.support.servers import ROOT
 
 
-def test_migrations_apply_on_an_empty_database_and_match_the_models(tmp_path, redis_server):
-    path = tmp_path / "empty.db"
-    app = create_app(app_config(tmp_path, redis_server.url, f"sqlite:///{path}", "td-mig:"))
+def test_migrations_apply_on_an_empty_database_and_match_the_models(tmp_path, redis_server, empty_database_url):
+    app = create_app(app_config(tmp_path, redis_server.url, empty_database_url, "td-mig:"))
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"), revision="heads")
         tables = set(inspect(db.engine).get_table_names())
@@ -24,10 +23,9 @@ def test_migrations_apply_on_an_empty_database_and_match_the_models(tmp_path, re
         db.engine.dispose()
 
 
-def test_app_start_does_not_create_tables(tmp_path, redis_server):
-    path = tmp_path / "untouched.db"
-    app = create_app(app_config(tmp_path, redis_server.url, f"sqlite:///{path}", "td-mig:"))
-    app.test_client().get("/healthz")
-    engine = create_engine(f"sqlite:///{path}")
+def test_app_start_does_not_create_tables(tmp_path, redis_server, empty_database_url):
+    app = create_app(app_config(tmp_path, redis_server.url, empty_database_url, "td-mig:"))
+    app.test_client().get("/readyz")
+    engine = create_engine(empty_database_url)
     assert inspect(engine).get_table_names() == []
     engine.dispose()
