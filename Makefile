@@ -59,10 +59,11 @@ lint: setup
 # Re-fetch the vendored JavaScript from the npm registry (see static/vendor/README.md).
 vendor:
 	set -e; tmp=$$(mktemp -d); cd $$tmp; \
-	npm pack --silent htmx.org@2.0.11 sortablejs@1.15.7; \
+	npm pack --silent htmx.org@2.0.11 sortablejs@1.15.7 axe-core@4.14.1; \
 	for f in *.tgz; do mkdir "$${f%.tgz}"; tar xzf "$$f" -C "$${f%.tgz}"; done; \
 	cp htmx.org-2.0.11/package/dist/htmx.min.js htmx.org-2.0.11/package/LICENSE $(CURDIR)/static/vendor/htmx/; \
-	cp sortablejs-1.15.7/package/Sortable.min.js sortablejs-1.15.7/package/LICENSE $(CURDIR)/static/vendor/sortablejs/
+	cp sortablejs-1.15.7/package/Sortable.min.js sortablejs-1.15.7/package/LICENSE $(CURDIR)/static/vendor/sortablejs/; \
+	cp axe-core-4.14.1/package/axe.min.js axe-core-4.14.1/package/LICENSE $(CURDIR)/static/vendor/axe-core/
 
 clean:
 	rm -rf $(VENV) .pytest_cache

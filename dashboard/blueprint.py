@@ -17,11 +17,12 @@ from pathlib import Path
 
 import redis
 from flask import Blueprint, Flask
+from flask_babel import lazy_gettext as _l
 
 from . import config as config_module
 from . import errors, security
 from .celery_link import load_celery_app
-from .extensions import csrf, db, migrate
+from .extensions import babel, csrf, db, migrate
 from .redis_client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,14 +30,14 @@ AREAS = ("overview", "registry", "queues", "staging", "schedules", "history", "w
 
 # (endpoint, label, role needed to see it) in the order the navigation shows them.
 NAVIGATION = (
-    ("overview.index", "Overview", "viewer"),
-    ("registry.index", "Tasks", "viewer"),
-    ("queues.index", "Queues", "viewer"),
-    ("staging.index", "Staging", "viewer"),
-    ("schedules.index", "Schedules", "viewer"),
-    ("history.index", "History", "viewer"),
-    ("workers.index", "Workers", "viewer"),
-    ("audit.index", "Audit", "admin"),
+    ("overview.index", _l("Overview"), "viewer"),
+    ("registry.index", _l("Tasks"), "viewer"),
+    ("queues.index", _l("Queues"), "viewer"),
+    ("staging.index", _l("Staging"), "viewer"),
+    ("schedules.index", _l("Schedules"), "viewer"),
+    ("history.index", _l("History"), "viewer"),
+    ("workers.index", _l("Workers"), "viewer"),
+    ("audit.index", _l("Audit"), "admin"),
 )
 
 
@@ -102,6 +103,10 @@ def configure(app: Flask, overrides: dict | None = None) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
+    from .i18n import select_locale
+
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
+    babel.init_app(app, locale_selector=select_locale)
     app.extensions["taskdeck_redis"] = connect(app.config["REDIS_URL"])
     app.extensions["taskdeck_celery"] = load_celery_app(
         app.config["CELERY_APP"], app.config["CELERY_BROKER_URL"], app.config["CELERY_RESULT_BACKEND"]
@@ -117,7 +122,10 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
 
     Hooks keyed by blueprint name run only for the dashboard's own routes, never a host app's.
     """
+    from flask_babel import get_locale
+
     from . import polling
+    from .i18n import LANGUAGES
     from .portal.permissions import can, current_identity, load_identity
 
     def template_globals():
@@ -127,6 +135,8 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
             "auth_mode": app.config["AUTH_MODE"],
             "flower_url": app.config["FLOWER_URL"],
             "embed": security.embed_mode(),
+            "languages": LANGUAGES,
+            "current_language": str(get_locale()),
         }
 
     # Globals (not context) so that imported macros see them too; the names are specific enough

@@ -11,7 +11,9 @@ from tests.conftest import app_config
 from tests.support.servers import ROOT
 
 
-def test_migrations_apply_on_an_empty_database_and_match_the_models(tmp_path, redis_server, empty_database_url):
+def test_migrations_apply_on_an_empty_database_and_match_the_models(
+    tmp_path, redis_server, empty_database_url
+):
     app = create_app(app_config(tmp_path, redis_server.url, empty_database_url, "td-mig:"))
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"), revision="heads")
