@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..rendering import page_or_fragment
+from . import models as _models  # noqa: F401 - registers the tables
 
 bp = Blueprint("schedules", __name__, url_prefix="/schedules")
 
