@@ -13,7 +13,7 @@ class PolicyForm(FlaskForm):
     class Meta:
         csrf = False  # CSRFProtect already checks every POST
 
-    state = SelectField("Dispatcher", choices=[("running", "running"), ("paused", "paused")])
+    state = SelectField("Dispatcher", choices=["running", "paused"])
     low_water = IntegerField("Release while the queue holds fewer than", validators=[NumberRange(min=1)])
     max_rate = DecimalField(
         "Maximum releases per second (0 = no limit)", validators=[Optional(), NumberRange(min=0)]
