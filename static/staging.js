@@ -17,6 +17,7 @@
       list.dataset.sortable = "on";
       Sortable.create(list, {
         handle: ".staging-handle",
+        forceFallback: true, // pointer-event dragging: the same in every browser and under test
         animation: 0,
         onStart: function () { dragging = true; },
         onEnd: function (evt) {

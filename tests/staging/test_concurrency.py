@@ -70,7 +70,7 @@ def test_every_item_runs_exactly_once_under_reorders_producers_and_a_killed_disp
 
         threads = [threading.Thread(target=reorder, args=(n,)) for n in range(REORDER_THREADS)]
         threads.append(threading.Thread(target=produce))
-        first, second = dispatchers.start("a"), dispatchers.start("b")
+        first, _second = dispatchers.start("a"), dispatchers.start("b")
         service.set_policy(redis_client, prefix, {"state": "running"})
         for thread in threads:
             thread.start()
