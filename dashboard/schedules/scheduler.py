@@ -180,7 +180,9 @@ class DatabaseScheduler(Scheduler):
                 self._reload_one(session, schedule_id)
                 continue
             if claim.outcome == "missed":
-                logger.warning("beat: %s missed its run due %s (beyond the grace period)", run.name, due)
+                logger.warning(
+                    "beat: %s missed %d run(s) from %s (beyond the grace period)", run.name, claim.missed, due
+                )
             else:
                 try:
                     publish(self.app, run, claim.task_id, due)

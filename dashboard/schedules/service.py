@@ -557,31 +557,34 @@ class Claim:
     outcome: str  # "fire" | "missed" | "lost"
     task_id: str | None = None
     next_run_at: datetime | None = None
+    missed: int = 0
 
 
 def claim_due_run(session: Session, run: ScheduleRun, now: datetime, grace: float) -> Claim:
-    """Record a due run (or a missed one) in SQL before anything is published.
+    """Record a due run (or the runs missed beyond the grace period) in SQL before publishing.
 
-    The update only applies while the row still says ``next_run_at == due`` and is enabled, so
-    two beats (or a beat and an edit) can never both claim the same due time. The history row
-    of a fired run is written in the same transaction.
+    Every due time is accounted for exactly once: fired when it is at most ``grace`` seconds
+    old (so a beat that was down catches up run by run), otherwise counted as missed. The update
+    only applies while the row still says ``next_run_at == due`` and is enabled, so two beats
+    (or a beat and an edit) never both claim one due time. A fired run's history row is written
+    in the same transaction.
     """
     due = run.next_run_at
-    if run.kind == "once":
-        next_run = None
-    else:
-        next_run = run.timing.next_after(max(now, due), run.anchor_at)
-    missed = (now - due).total_seconds() > grace
-    values: dict = {"next_run_at": next_run}
-    if run.kind == "once":
-        values["enabled"] = False
-        values["changed_version"] = bump_version(session)
+    cutoff = now - timedelta(seconds=grace)
+    values: dict = {}
+    missed = 0
     task_id = None
-    if missed:
-        values.update(missed_run_count=Schedule.missed_run_count + 1, last_missed_at=due)
+    if due < cutoff:
+        missed, next_run = _skip_missed(run, due, cutoff)
+        values.update(missed_run_count=Schedule.missed_run_count + missed, last_missed_at=due)
     else:
+        next_run = None if run.kind == "once" else run.timing.next_after(due, run.anchor_at)
         task_id = str(uuid.uuid4())
         values.update(last_run_at=now, last_task_id=task_id, total_run_count=Schedule.total_run_count + 1)
+    values["next_run_at"] = next_run
+    if run.kind == "once" or next_run is None:
+        values["enabled"] = run.kind != "once"
+        values["changed_version"] = bump_version(session)
     result = session.execute(
         update(Schedule)
         .where(Schedule.id == run.id, Schedule.next_run_at == due, Schedule.enabled.is_(True))
@@ -590,9 +593,9 @@ def claim_due_run(session: Session, run: ScheduleRun, now: datetime, grace: floa
     if result.rowcount != 1:
         session.rollback()
         return Claim("lost")
-    if missed:
+    if task_id is None:
         session.commit()
-        return Claim("missed", next_run_at=next_run)
+        return Claim("missed", next_run_at=next_run, missed=missed)
     record_sent(
         session,
         task_id=task_id,
@@ -604,6 +607,24 @@ def claim_due_run(session: Session, run: ScheduleRun, now: datetime, grace: floa
         origin_ref=str(run.id),
     )  # commits the run state and the history row together
     return Claim("fire", task_id=task_id, next_run_at=next_run)
+
+
+def _skip_missed(run: ScheduleRun, due: datetime, cutoff: datetime) -> tuple[int, datetime | None]:
+    """How many due times from ``due`` fall before ``cutoff``, and the first one that does not."""
+    if run.kind == "once":
+        return 1, None
+    if run.kind == "interval":
+        step = timedelta(seconds=run.timing.every_seconds)
+        skipped = int((cutoff - due) / step) + 1
+        candidate = due + skipped * step
+        if run.timing.end_at is not None and candidate > run.timing.end_at:
+            candidate = None
+        return skipped, candidate
+    skipped, candidate = 0, due
+    while candidate is not None and candidate < cutoff and skipped < 100_000:
+        skipped += 1
+        candidate = run.timing.next_after(candidate, run.anchor_at)
+    return skipped, candidate
 
 
 def trigger_now(
