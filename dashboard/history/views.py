@@ -1,20 +1,276 @@
-"""Pages of the history area."""
+"""Pages, JSON API and the recorder command of the history area."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import re
+import signal
 
-from ..rendering import page_or_fragment
+import click
+from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
+
+from ..api import api_blueprint, json_body
+from ..errors import DashboardError, Unprocessable
+from ..extensions import db
+from ..portal.permissions import mutation
+from ..redis_client import get_celery
+from ..rendering import fragment_only, page_or_fragment, wants_fragment
+from . import service
+from .charts import WINDOWS, build_charts
+from .merge import FINAL
 
 bp = Blueprint("history", __name__, url_prefix="/history")
+api = api_blueprint("history_api", __name__, "runs")
+
+
+def _filters_or_error(data) -> tuple[service.Filters, Unprocessable | None]:
+    try:
+        return service.Filters.from_mapping(data), None
+    except Unprocessable as exc:
+        return service.Filters(), exc
+
+
+def _content_context(filters: service.Filters, *, notice: str | None = None, error=None) -> dict:
+    window = request.args.get("window", "hour")
+    window = window if window in WINDOWS else "hour"
+    page = service.list_runs(
+        db.session,
+        filters,
+        before=request.args.get("before") if error is None else None,
+        after=request.args.get("after") if error is None else None,
+    )
+    return {
+        "runs_page": page,
+        "filters": filters,
+        "error": error,
+        "notice": notice,
+        "charts": build_charts(db.session, window),
+        "window": window,
+        "states": service.STATES,
+        "origins": service.ORIGINS,
+        "final_states": FINAL,
+    }
 
 
 @bp.get("/")
 def index():
-    return page_or_fragment("history/index.html", "history/_content.html")
+    filters, error = _filters_or_error(request.args)
+    try:
+        context = _content_context(filters, notice=request.args.get("notice"), error=error)
+    except Unprocessable as exc:  # a bad cursor
+        context = _content_context(filters, error=exc)
+        error = exc
+    response = page_or_fragment("history/index.html", "history/_content.html", live=True, **context)
+    if error is not None:
+        response.status_code = 422
+    return response
+
+
+@bp.get("/charts")
+def charts():
+    window = request.args.get("window", "hour")
+    window = window if window in WINDOWS else "hour"
+    return fragment_only("history/_charts.html", charts=build_charts(db.session, window), window=window)
 
 
 @bp.get("/runs/<task_id>")
 def run_detail(task_id: str):
     """One run's page; other areas link here by task id."""
-    return page_or_fragment("history/run.html", "history/_run.html", task_id=task_id)
+    run = service.get_run(db.session, task_id)
+    related = service.related_runs(db.session, run)
+    response = page_or_fragment(
+        "history/run.html", "history/_run.html", live=True, run=run, related=related, **_run_context()
+    )
+    if wants_fragment() and run.state in FINAL:
+        response.status_code = 286  # finished: stop polling
+    return response
+
+
+def _run_context() -> dict:
+    return {
+        "display_limit": service.DISPLAY_LIMIT,
+        "final_states": FINAL,
+        "progress_percent": service.progress_percent,
+    }
+
+
+@bp.get("/runs/<task_id>/row")
+def run_row(task_id: str):
+    """A live table row; status 286 once the run has finished."""
+    run = service.get_run(db.session, task_id)
+    status = 286 if run.state in FINAL else 200
+    return fragment_only("history/_row.html", status=status, run=run, **_run_context())
+
+
+@bp.get("/runs/<task_id>/download/<field>")
+def download(task_id: str, field: str):
+    """The stored value of one field as a plain-text attachment (never rendered as a page)."""
+    if field not in service.DOWNLOADABLE:
+        raise Unprocessable(f"field must be one of {', '.join(service.DOWNLOADABLE)}", field="field")
+    run = service.get_run(db.session, task_id)
+    safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)[:64]
+    response = make_response(getattr(run, field) or "")
+    response.mimetype = "text/plain"
+    response.charset = "utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{safe_id}-{field}.txt"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+# ----------------------------------------------------------------- actions (HTML)
+
+
+def _after_bulk(filters: service.Filters, notice: str):
+    if wants_fragment():
+        return render_template("history/_content.html", **_content_context(filters, notice=notice))
+    return redirect(url_for("history.index", **filters.as_dict(), notice=notice))
+
+
+def _form_filters() -> service.Filters:
+    filters, _error = _filters_or_error(request.form)
+    return filters
+
+
+@bp.post("/bulk/retry")
+@mutation("operator", "history.retry")
+def bulk_retry():
+    outcome = service.retry_runs(db.session, get_celery(), request.form.getlist("task_id"))
+    return _after_bulk(_form_filters(), outcome.summary("Retried"))
+
+
+@bp.post("/bulk/retry-failed")
+@mutation("operator", "history.retry")
+def bulk_retry_failed():
+    filters = _form_filters()
+    ids = service.failed_ids(db.session, filters)
+    if not ids:
+        return _after_bulk(filters, "No failed runs match the filter")
+    outcome = service.retry_runs(db.session, get_celery(), ids)
+    return _after_bulk(filters, outcome.summary("Retried"))
+
+
+@bp.post("/bulk/revoke")
+@mutation("operator", "history.revoke")
+def bulk_revoke():
+    terminate = request.form.get("terminate") == "1"
+    outcome = service.revoke_runs(
+        db.session, get_celery(), request.form.getlist("task_id"), terminate=terminate
+    )
+    return _after_bulk(_form_filters(), outcome.summary("Terminated" if terminate else "Revoked"))
+
+
+@bp.post("/bulk/delete")
+@mutation("admin", "history.delete")
+def bulk_delete():
+    outcome = service.delete_runs(db.session, request.form.getlist("task_id"))
+    return _after_bulk(_form_filters(), outcome.summary("Deleted"))
+
+
+@bp.post("/runs/<task_id>/retry")
+@mutation("operator", "history.retry")
+def retry(task_id: str):
+    new_run = service.retry_run(db.session, get_celery(), task_id)
+    target = url_for("history.run_detail", task_id=new_run.task_id)
+    if wants_fragment():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+@bp.post("/runs/<task_id>/revoke")
+@mutation("operator", "history.revoke")
+def revoke(task_id: str):
+    terminate = request.form.get("terminate") == "1"
+    service.revoke_runs(db.session, get_celery(), [task_id], terminate=terminate)
+    target = url_for("history.run_detail", task_id=task_id)
+    if wants_fragment():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+# ----------------------------------------------------------------- JSON API
+
+
+@api.get("")
+def api_list():
+    filters = service.Filters.from_mapping(request.args)
+    try:
+        limit = int(request.args.get("limit", service.PAGE_SIZE))
+    except ValueError as exc:
+        raise Unprocessable("limit must be an integer", field="limit") from exc
+    page = service.list_runs(
+        db.session, filters, before=request.args.get("before"), after=request.args.get("after"), limit=limit
+    )
+    return jsonify(
+        {
+            "runs": [service.run_json(run, full=False) for run in page.runs],
+            "next_cursor": page.older,
+            "prev_cursor": page.newer,
+        }
+    )
+
+
+@api.get("/<task_id>")
+def api_detail(task_id: str):
+    return jsonify(service.run_json(service.get_run(db.session, task_id)))
+
+
+@api.post("/<task_id>/retry")
+@mutation("operator", "history.retry")
+def api_retry(task_id: str):
+    json_body()
+    new_run = service.retry_run(db.session, get_celery(), task_id)
+    body = service.run_json(new_run)
+    body["url"] = url_for("history.run_detail", task_id=new_run.task_id)
+    return jsonify(body), 201
+
+
+@api.post("/<task_id>/revoke")
+@mutation("operator", "history.revoke")
+def api_revoke(task_id: str):
+    data = json_body()
+    terminate = data.get("terminate", False)
+    if not isinstance(terminate, bool):
+        raise Unprocessable("terminate must be true or false", field="terminate")
+    service.get_run(db.session, task_id)
+    outcome = service.revoke_runs(db.session, get_celery(), [task_id], terminate=terminate)
+    if not outcome.done:
+        raise DashboardError("the run has already finished", field="task_id")
+    return jsonify({"id": task_id, "revoked": True, "terminate": terminate}), 202
+
+
+@api.delete("/<task_id>")
+@mutation("admin", "history.delete")
+def api_delete(task_id: str):
+    service.get_run(db.session, task_id)
+    service.delete_runs(db.session, [task_id])
+    return "", 204
+
+
+# ----------------------------------------------------------------- the recorder process
+
+
+@bp.cli.command("record")
+def record_command():
+    """Record Celery task events into the history (the Procfile's ``recorder``)."""
+    from .recorder import Recorder
+
+    stopping = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.append(True))
+    recorder = Recorder(current_app._get_current_object())
+    click.echo(f"recorder {recorder.owner}: recording task events (Ctrl-C stops)")
+    recorder.run(lambda: bool(stopping))
+    click.echo("recorder stopped")
+
+
+@bp.cli.command("reconcile")
+def reconcile_command():
+    """Fill unfinished and unknown runs from the result backend once, then exit."""
+    from .recorder import Recorder
+
+    written = Recorder(current_app._get_current_object()).reconcile(full=True)
+    click.echo(f"{written} runs updated from the result backend")

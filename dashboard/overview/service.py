@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import redis
 from celery import Celery
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.orm import Session
+
+from .. import heartbeat
+from ..timeutil import utcnow
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,9 @@ class Check:
     ok: bool | None
     detail: str
     items: list[str] = field(default_factory=list)
+    link: str | None = None  # endpoint of the page this tile leads to
+    link_args: dict[str, str] = field(default_factory=dict)
+    value: str | None = None  # a count shown instead of OK/DOWN
 
     def to_json(self) -> dict[str, object]:
         return {"ok": self.ok, "detail": self.detail, **({"items": self.items} if self.items else {})}
@@ -30,8 +39,8 @@ def check_redis(client: redis.Redis) -> Check:
         client.ping()
         version = client.info("server").get("redis_version", "?")
     except redis.exceptions.RedisError as exc:
-        return Check("redis", False, f"unreachable: {exc}")
-    return Check("redis", True, f"Redis {version} answers")
+        return Check("redis", False, f"unreachable: {exc}", link="queues.index")
+    return Check("redis", True, f"Redis {version} answers", link="queues.index")
 
 
 def check_database(session: Session) -> Check:
@@ -39,28 +48,164 @@ def check_database(session: Session) -> Check:
         session.execute(text("SELECT 1"))
     except Exception as exc:  # any driver error means "not ready"
         session.rollback()
-        return Check("database", False, f"unreachable: {type(exc).__name__}")
+        return Check("database", False, f"unreachable: {type(exc).__name__}", link="history.index")
     dialect = session.get_bind().dialect.name
-    return Check("database", True, f"{dialect} answers")
+    return Check("database", True, f"{dialect} answers", link="history.index")
 
 
-def check_workers(celery_app: Celery, timeout: float, redis_ok: bool) -> Check:
-    """Ping every worker; only tried when the broker answers, so a page never hangs on it."""
+def check_workers(
+    client: redis.Redis,
+    prefix: str,
+    celery_app: Celery,
+    *,
+    timeout: float,
+    max_age: float,
+    offline_after: float,
+    redis_ok: bool,
+) -> Check:
+    """Workers answering ping, read from the shared coalesced inspect cache (see the workers area)."""
     if not redis_ok:
-        return Check("workers", None, "unknown while the broker is unreachable")
-    try:
-        replies = celery_app.control.inspect(timeout=timeout).ping() or {}
-    except Exception as exc:  # kombu raises transport-specific errors
-        return Check("workers", False, f"ping failed: {type(exc).__name__}")
-    names = sorted(replies)
+        return Check("workers", None, "unknown while the broker is unreachable", link="workers.index")
+    from ..workers import service as workers
+
+    ping = workers.inspect_cached(client, prefix, celery_app, "ping", timeout=timeout, max_age=max_age)
+    if ping.error:
+        return Check("workers", False, ping.error, link="workers.index")
+    seen = workers.last_seen(client, prefix)
+    now = time.time()
+    missing = sorted(h for h, at in seen.items() if h not in ping.replies and now - at <= offline_after)
+    names = ping.hostnames
+    if ping.taken_at is None:
+        return Check("workers", None, "waiting for the first answer to ping", link="workers.index")
+    detail = f"{len(names)} answering"
+    if missing:
+        detail += f", {len(missing)} unresponsive"
     if not names:
-        return Check("workers", False, f"no worker answered ping within {timeout:g} s")
-    return Check("workers", True, f"{len(names)} answering", names)
+        return Check(
+            "workers", False, f"no worker answered ping within {timeout:g} s", missing, link="workers.index"
+        )
+    return Check(
+        "workers", not missing, detail, names + [f"{h} (unresponsive)" for h in missing], link="workers.index"
+    )
 
 
-def check_beat() -> Check:
-    """Beat reports nothing the dashboard can read until it runs the database scheduler."""
-    return Check("beat", None, "not reporting: the database scheduler is not part of this version yet")
+def _status_fields(status: object) -> dict:
+    if isinstance(status, dict):
+        return status
+    if dataclasses.is_dataclass(status):
+        return dataclasses.asdict(status)
+    return dict(getattr(status, "__dict__", {}))
+
+
+def check_beat(client: redis.Redis, prefix: str) -> Check:
+    """Beat's lock holder and last tick: from the schedules area when it reports, else heartbeats."""
+    try:
+        from ..schedules.service import beat_status
+    except ImportError:
+        beat_status = None
+    if beat_status is not None:
+        status = beat_status(client, prefix)
+        if isinstance(status, Check):
+            return status
+        fields = _status_fields(status)
+        holder = fields.get("holder") or fields.get("lock_holder") or fields.get("instance")
+        tick = fields.get("last_tick") or fields.get("last_tick_at")
+        ok = fields.get("ok", fields.get("alive", holder is not None))
+        detail = fields.get("detail") or (
+            f"lock held by {holder}" + (f", last tick {tick}" if tick else "")
+            if holder
+            else "no beat holds the lock"
+        )
+        return Check("beat", bool(ok) if ok is not None else None, str(detail), link="schedules.index")
+    return _heartbeat_check(client, prefix, "beat", "schedules.index")
+
+
+def _heartbeat_check(client: redis.Redis, prefix: str, kind: str, link: str) -> Check:
+    beats = heartbeat.alive(client, prefix, kind)
+    if not beats:
+        return Check(kind, False, f"no {kind} is running (no live heartbeat)", link=link)
+    newest = beats[0]
+    items = [f"{b.instance} ({b.age:.0f} s ago)" for b in beats]
+    return Check(kind, True, f"{len(beats)} alive, last beat {newest.age:.0f} s ago", items, link=link)
+
+
+def check_dispatcher(client: redis.Redis, prefix: str) -> Check:
+    return _heartbeat_check(client, prefix, "dispatcher", "staging.index")
+
+
+def check_recorder(client: redis.Redis, prefix: str) -> Check:
+    return _heartbeat_check(client, prefix, "recorder", "history.index")
+
+
+PRIORITY_STEPS = (3, 6, 9)
+PRIORITY_SEP = "\x06\x16"
+
+
+def default_queues(celery_app: Celery) -> list[str]:
+    """The queues the Celery app declares, plus its default queue."""
+    names = [q.name for q in (celery_app.conf.task_queues or [])]
+    default = celery_app.conf.task_default_queue or "celery"
+    return names if default in names else [default, *names]
+
+
+def check_queues(broker: redis.Redis, celery_app: Celery) -> Check:
+    """Messages waiting in the default queues (each with its priority sub-lists)."""
+    names = default_queues(celery_app)
+    with broker.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.llen(name)
+            for step in PRIORITY_STEPS:
+                pipe.llen(f"{name}{PRIORITY_SEP}{step}")
+        lengths = pipe.execute()
+    per = len(PRIORITY_STEPS) + 1
+    depths = {name: sum(lengths[i * per : (i + 1) * per]) for i, name in enumerate(names)}
+    total = sum(depths.values())
+    items = [f"{name}: {depth}" for name, depth in depths.items()]
+    return Check(
+        "queues",
+        True,
+        f"{total} waiting in {len(names)} queues",
+        items,
+        link="queues.index",
+        value=str(total),
+    )
+
+
+def check_failures(session: Session, window_seconds: int = 3600) -> Check:
+    """Runs that failed within the last hour, from the history table."""
+    from ..history.models import TaskRun
+
+    since = utcnow() - timedelta(seconds=window_seconds)
+    try:
+        count = (
+            session.query(func.count(TaskRun.seq))
+            .filter(TaskRun.state == "FAILURE", TaskRun.finished_at >= since)
+            .scalar()
+        )
+    except Exception as exc:  # the database check reports the cause
+        session.rollback()
+        return Check("failures", None, f"unknown: {type(exc).__name__}", link="history.index")
+    return Check(
+        "failures",
+        count == 0,
+        f"{count} failed in the last hour",
+        link="history.index",
+        link_args={"state": "FAILURE"},
+        value=str(count),
+    )
+
+
+def check_staged(client: redis.Redis, prefix: str) -> Check | None:
+    """Items waiting in the staging list; None while the staging area offers no count."""
+    try:
+        from ..staging import service as staging
+    except ImportError:
+        return None
+    count_fn = getattr(staging, "staged_count", None)
+    if count_fn is None:
+        return None
+    count = int(count_fn(client, prefix))
+    return Check("staged", True, f"{count} waiting in staging", link="staging.index", value=str(count))
 
 
 def check_flower(flower_url: str | None, timeout: float) -> Check:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis
 from flask import Blueprint, abort, current_app
 
 from ..extensions import db
@@ -11,28 +12,78 @@ from . import service
 
 bp = Blueprint("overview", __name__)
 
-TILES = ("redis", "database", "workers", "beat", "flower")
+TILES = (
+    "redis",
+    "database",
+    "workers",
+    "beat",
+    "dispatcher",
+    "recorder",
+    "flower",
+    "queues",
+    "failures",
+    "staged",
+)
+# Tiles that read Redis: when it is down they say "unknown" instead of failing the whole page.
+_NEEDS_REDIS = ("beat", "dispatcher", "recorder", "queues", "staged")
 
 
-def _check(name: str, redis_ok: bool | None = None) -> service.Check:
+def _broker_client() -> redis.Redis:
+    """The broker's Redis: the dashboard's own client when both URLs agree."""
     config = current_app.config
+    if config["CELERY_BROKER_URL"] == config["REDIS_URL"]:
+        return get_redis()
+    cache = current_app.extensions.setdefault("taskdeck_broker_redis", {})
+    url = config["CELERY_BROKER_URL"]
+    if url not in cache:
+        cache[url] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    return cache[url]
+
+
+def _check(name: str, redis_ok: bool | None = None) -> service.Check | None:
+    config = current_app.config
+    prefix = config["TASKDECK_KEY_PREFIX"]
     if name == "redis":
         return service.check_redis(get_redis())
     if name == "database":
         return service.check_database(db.session)
+    if name == "failures":
+        return service.check_failures(db.session)
+    if name == "flower":
+        return service.check_flower(config["FLOWER_URL"], config["INSPECT_TIMEOUT"])
+    if redis_ok is None:
+        redis_ok = bool(service.check_redis(get_redis()).ok)
     if name == "workers":
-        if redis_ok is None:
-            redis_ok = bool(service.check_redis(get_redis()).ok)
-        return service.check_workers(get_celery(), config["INSPECT_TIMEOUT"], redis_ok)
-    if name == "beat":
-        return service.check_beat()
-    return service.check_flower(config["FLOWER_URL"], config["INSPECT_TIMEOUT"])
+        return service.check_workers(
+            get_redis(),
+            prefix,
+            get_celery(),
+            timeout=float(config["INSPECT_TIMEOUT"]),
+            max_age=float(config.get("WORKERS_CACHE_SECONDS", 2.0)),
+            offline_after=float(config.get("WORKERS_OFFLINE_AFTER", 60.0)),
+            redis_ok=redis_ok,
+        )
+    if not redis_ok:
+        return service.Check(name, None, "unknown while Redis is unreachable")
+    try:
+        if name == "beat":
+            return service.check_beat(get_redis(), prefix)
+        if name == "dispatcher":
+            return service.check_dispatcher(get_redis(), prefix)
+        if name == "recorder":
+            return service.check_recorder(get_redis(), prefix)
+        if name == "queues":
+            return service.check_queues(_broker_client(), get_celery())
+        return service.check_staged(get_redis(), prefix)
+    except redis.RedisError as exc:
+        return service.Check(name, None, f"unknown: {type(exc).__name__}")
 
 
 @bp.get("/")
 def index():
     redis_check = _check("redis")
     checks = [redis_check] + [_check(name, bool(redis_check.ok)) for name in TILES[1:]]
+    checks = [check for check in checks if check is not None]
     return page_or_fragment("overview/index.html", "overview/_tiles.html", live=True, checks=checks)
 
 
@@ -40,4 +91,7 @@ def index():
 def tile(name: str):
     if name not in TILES:
         abort(404)
-    return fragment_only("overview/_tile.html", check=_check(name))
+    check = _check(name)
+    if check is None:
+        abort(404)
+    return fragment_only("overview/_tile.html", check=check)

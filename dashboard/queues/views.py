@@ -1,14 +1,240 @@
-"""Pages of the queues area."""
+"""Pages and JSON API of the queues area."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import time
 
-from ..rendering import page_or_fragment
+import redis
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    get_flashed_messages,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from ..api import api_blueprint
+from ..errors import DashboardError
+from ..extensions import db
+from ..portal.permissions import mutation
+from ..redis_client import connect, get_celery, get_redis
+from ..rendering import fragment_only, page_or_fragment, wants_fragment
+from . import service
 
 bp = Blueprint("queues", __name__, url_prefix="/queues")
+api = api_blueprint("queues_api", __name__, "queues")
+
+
+def broker() -> redis.Redis:
+    """A client for the broker Redis (the dashboard's own Redis when they are the same)."""
+    url = current_app.config["CELERY_BROKER_URL"]
+    if url == current_app.config["REDIS_URL"]:
+        return get_redis()
+    client = current_app.extensions.get("taskdeck_queues_broker")
+    if client is None:
+        client = current_app.extensions["taskdeck_queues_broker"] = connect(url)
+    return client
+
+
+def layout():
+    return service.layout_for(get_celery())
+
+
+def _timeout() -> float:
+    return current_app.config["INSPECT_TIMEOUT"]
+
+
+def _int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise DashboardError(f"{name} must be a whole number", field=name) from None
+
+
+def _summaries():
+    active = service.inspect_workers(get_celery(), _timeout(), "active_queues")
+    queues = service.list_queues(broker(), layout(), get_celery(), active, db.session)
+    return queues, bool(active)
+
+
+def _page(name: str):
+    return service.read_page(
+        broker(),
+        layout(),
+        name,
+        limit=_int_arg("limit", service.DEFAULT_LIMIT),
+        position=_int_arg("position", 0),
+        cursor=request.args.get("cursor") or None,
+    )
+
+
+def _held(name: str):
+    celery_app = get_celery()
+    reserved = service.inspect_workers(celery_app, _timeout(), "reserved")
+    scheduled = service.inspect_workers(celery_app, _timeout(), "scheduled")
+    client = broker()
+    queue_bindings = service.bindings(client, layout()).get(name, set())
+    held, truncated = service.held_messages(
+        client, layout(), name, queue_bindings, service.inspected_requests(reserved, scheduled)
+    )
+    return {
+        "held": held,
+        "truncated": truncated,
+        "workers_answered": bool(reserved or scheduled),
+        "now": time.time(),
+    }
+
+
+@bp.app_template_filter("queue_age")
+def queue_age(seconds: float | None) -> str:
+    """A waiting time in the operator's words: 42 s, 5 min, 3 h 20 min, 2 d 4 h."""
+    if seconds is None:
+        return "unknown"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h {minutes % 60} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+# --- pages ---------------------------------------------------------------------------------------
 
 
 @bp.get("/")
 def index():
-    return page_or_fragment("queues/index.html", "queues/_content.html")
+    queues, workers_answered = _summaries()
+    return page_or_fragment(
+        "queues/index.html",
+        "queues/_content.html",
+        live=True,
+        queues=queues,
+        workers_answered=workers_answered,
+    )
+
+
+@bp.get("/<name>")
+def detail(name: str):
+    service.check_queue_name(name)
+    page = _page(name)
+    notices = get_flashed_messages(with_categories=True)
+    return page_or_fragment(
+        "queues/detail.html", "queues/_messages.html", live=True, listing=page, name=name, notices=notices
+    )
+
+
+@bp.get("/<name>/held")
+def held(name: str):
+    service.check_queue_name(name)
+    context = _held(name)
+    if wants_fragment():
+        return fragment_only("queues/_held.html", name=name, **context)
+    return page_or_fragment("queues/held.html", "queues/_held.html", live=True, name=name, **context)
+
+
+@bp.get("/<name>/messages/<task_id>/delete")
+def confirm_delete(name: str, task_id: str):
+    """The confirmation step for browsers without JavaScript (htmx asks with hx-confirm)."""
+    service.check_queue_name(name)
+    return render_template("queues/confirm.html", name=name, action="delete", task_id=task_id)
+
+
+@bp.post("/<name>/messages/<task_id>/delete")
+@mutation("operator", "queue.delete_message")
+def delete_message(name: str, task_id: str):
+    service.check_queue_name(name)
+    try:
+        message = service.delete_message(broker(), layout(), name, task_id)
+    except service.QueueMessageGone as exc:
+        if wants_fragment():
+            # htmx does not swap 4xx replies: answer 200 with the row saying what happened.
+            return fragment_only("queues/_gone_row.html", message=exc.message)
+        # Not an error page: the queue as it is now, saying what happened.
+        page = _page(name)
+        notices = [("error", exc.message)]
+        return make_response(
+            render_template("queues/detail.html", listing=page, name=name, notices=notices), 404
+        )
+    if wants_fragment():
+        response = make_response("")
+        response.headers["HX-Trigger"] = "queue-changed"
+        return response
+    flash(f"Deleted message {message.task_id or message.sha1} ({message.task or 'undecodable'}).", "ok")
+    return redirect(url_for("queues.detail", name=name), code=303)
+
+
+@bp.get("/<name>/purge")
+def confirm_purge(name: str):
+    service.check_queue_name(name)
+    total = service.read_page(broker(), layout(), name, limit=1).total
+    return render_template("queues/confirm.html", name=name, action="purge", total=total)
+
+
+@bp.post("/<name>/purge")
+@mutation("admin", "queue.purge")
+def purge(name: str):
+    service.check_queue_name(name)
+    count = service.purge_queue(broker(), layout(), name)
+    flash(f"Purged {count} waiting message{'s' if count != 1 else ''} from {name}.", "ok")
+    target = url_for("queues.detail", name=name)
+    if wants_fragment():
+        response = make_response("")
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, code=303)
+
+
+# --- JSON API ------------------------------------------------------------------------------------
+
+
+@api.get("")
+def api_queues():
+    queues, workers_answered = _summaries()
+    return jsonify({"queues": [q.to_json() for q in queues], "workers_answered": workers_answered})
+
+
+@api.get("/<name>/messages")
+def api_messages(name: str):
+    service.check_queue_name(name)
+    return jsonify(_page(name).to_json())
+
+
+@api.get("/<name>/held")
+def api_held(name: str):
+    service.check_queue_name(name)
+    context = _held(name)
+    return jsonify(
+        {
+            "queue": name,
+            "held": [item.to_json() for item in context["held"]],
+            "truncated": context["truncated"],
+            "workers_answered": context["workers_answered"],
+        }
+    )
+
+
+@api.delete("/<name>/messages/<task_id>")
+@mutation("operator", "queue.delete_message")
+def api_delete_message(name: str, task_id: str):
+    service.check_queue_name(name)
+    message = service.delete_message(broker(), layout(), name, task_id)
+    return jsonify({"deleted": message.to_json()})
+
+
+@api.post("/<name>/purge")
+@mutation("admin", "queue.purge")
+def api_purge(name: str):
+    service.check_queue_name(name)
+    return jsonify({"queue": name, "purged": service.purge_queue(broker(), layout(), name)})

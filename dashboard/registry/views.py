@@ -1,14 +1,197 @@
-"""Pages of the tasks area."""
+"""Pages and JSON API of the tasks area: the registry, a task's details and its Run form."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
 
-from ..rendering import page_or_fragment
+from ..api import api_blueprint, json_body
+from ..errors import DashboardError
+from ..extensions import db
+from ..portal.permissions import mutation
+from ..redis_client import get_celery
+from ..rendering import fragment_only, page_or_fragment, wants_fragment
+from ..timeutil import utcnow
+from . import service
+from .forms import build_run_form
 
 bp = Blueprint("registry", __name__, url_prefix="/tasks")
+api = api_blueprint("registry_api", __name__, "tasks")
+
+ZONE_COOKIE = "td_tz"
+
+
+def _report() -> service.WorkerReport:
+    return service.inspect_workers(get_celery(), current_app.config["INSPECT_TIMEOUT"])
+
+
+def _flag(name: str) -> bool:
+    return request.args.get(name, "") not in ("", "0", "false", "off")
+
+
+def _operator_zone() -> str:
+    """The zone this browser last ran with (cookie), else the Celery app's own time zone."""
+    zones = service.zone_names()
+    chosen = request.cookies.get(ZONE_COOKIE, "")
+    if chosen in zones:
+        return chosen
+    app_zone = str(get_celery().conf.timezone or "UTC")
+    return app_zone if app_zone in zones else "UTC"
 
 
 @bp.get("/")
 def index():
-    return page_or_fragment("registry/index.html", "registry/_content.html")
+    search = request.args.get("q", "")
+    include_internal = _flag("internal")
+    report = _report()
+    tasks = service.list_tasks(get_celery(), report, search=search, include_internal=include_internal)
+    return page_or_fragment(
+        "registry/index.html",
+        "registry/_content.html",
+        tasks=tasks,
+        report=report,
+        search=search,
+        include_internal=include_internal,
+        inspect_timeout=current_app.config["INSPECT_TIMEOUT"],
+    )
+
+
+def _task_page(
+    info: service.TaskInfo, report: service.WorkerReport, form=None, sent=None, run=None, status: int = 200
+):
+    celery_app = get_celery()
+    if form is None and info.in_app:
+        form = build_run_form(
+            info,
+            service.known_queues(celery_app, report),
+            info.queue,
+            service.zone_names(),
+            _operator_zone(),
+        )
+    context = {
+        "task": info,
+        "report": report,
+        "form": form,
+        "sent": sent,
+        "run": run,
+        "run_state": service.RunState.from_backend(celery_app, sent) if sent else None,
+        "flower_url": current_app.config.get("FLOWER_URL"),
+    }
+    if request.method == "POST" and wants_fragment():
+        response = make_response(render_template("registry/_run_panel.html", **context), status)
+    else:
+        template = "registry/_task.html" if wants_fragment() else "registry/task.html"
+        response = make_response(render_template(template, **context), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.get("/<path:name>")
+def task_detail(name: str):
+    report = _report()
+    info = service.describe_task(get_celery(), name, report)
+    return _task_page(info, report)
+
+
+@bp.post("/<path:name>/run")
+@mutation("operator", "task.run")
+def run(name: str):
+    """The Run form: refused input is shown next to its field (4xx) and nothing is sent."""
+    celery_app = get_celery()
+    service.require_task(celery_app, name)
+    report = _report()
+    info = service.describe_task(celery_app, name, report)
+    form = build_run_form(
+        info, service.known_queues(celery_app, report), info.queue, service.zone_names(), _operator_zone()
+    )
+    if not form.validate():
+        form.general_errors.append("the form could not be read; reload the page and try again")
+        return _task_page(info, report, form=form, status=400)
+    try:
+        _check_request_size()
+        run_request = service.parse_run_request(
+            form.run_data(),
+            celery_app,
+            max_payload_bytes=current_app.config["MAX_PAYLOAD_BYTES"],
+            now=utcnow(),
+            worker_queues=report.queue_names(),
+        )
+        task_id = service.send_run(celery_app, db.session, run_request)
+    except DashboardError as exc:
+        form.show_error(exc.field, exc.message)
+        return _task_page(info, report, form=form, status=exc.status_code)
+    response = _task_page(info, report, form=form, sent=task_id, run=run_request)
+    response.set_cookie(ZONE_COOKIE, run_request.timezone, max_age=365 * 86400, samesite="Lax")
+    return response
+
+
+@bp.get("/-/runs/<task_id>/state")
+def run_state(task_id: str):
+    """The polled result state of a run; 286 (stop polling) once it is ready."""
+    state = service.RunState.from_backend(get_celery(), task_id)
+    return fragment_only("registry/_run_state.html", status=286 if state.ready else 200, run_state=state)
+
+
+def _check_request_size() -> None:
+    """Refuse a body far over the payload limit before reading it (JSON escaping at most doubles it)."""
+    limit = current_app.config["MAX_PAYLOAD_BYTES"]
+    if (request.content_length or 0) > 2 * limit + 16384:
+        raise service.PayloadTooLarge(f"the request is over the {limit}-byte payload limit", field="args")
+
+
+# --- JSON API --------------------------------------------------------------------------------
+
+
+@api.get("")
+def api_list():
+    report = _report()
+    tasks = service.list_tasks(
+        get_celery(), report, search=request.args.get("q", ""), include_internal=_flag("internal")
+    )
+    return jsonify(
+        {
+            "tasks": [task.to_json() for task in tasks],
+            "workers": list(report.workers),
+            "inspect_error": report.error,
+        }
+    )
+
+
+@api.get("/<path:name>")
+def api_detail(name: str):
+    celery_app = get_celery()
+    report = _report()
+    info = service.describe_task(celery_app, name, report)
+    body = info.to_json()
+    body["queues"] = service.known_queues(celery_app, report)
+    return jsonify(body)
+
+
+@api.post("/<path:name>/run")
+@mutation("operator", "task.run")
+def api_run(name: str):
+    """Send a run; 202 with the task id. Body: see ``service.parse_run_request``."""
+    celery_app = get_celery()
+    _check_request_size()
+    data = dict(json_body())
+    data["task"] = name
+    config = current_app.config
+    run_request = service.parse_run_request(
+        data,
+        celery_app,
+        max_payload_bytes=config["MAX_PAYLOAD_BYTES"],
+        now=utcnow(),
+        worker_queues=lambda: _report().queue_names(),
+    )
+    task_id = service.send_run(celery_app, db.session, run_request)
+    links = {
+        "history": url_for("history.run_detail", task_id=task_id),
+        "state": url_for("registry_api.api_run_state", task_id=task_id),
+    }
+    if config.get("FLOWER_URL"):
+        links["flower"] = f"{config['FLOWER_URL'].rstrip('/')}/task/{task_id}"
+    return jsonify({"task_id": task_id, **run_request.to_json(), "links": links}), 202
+
+
+@api.get("/-/runs/<task_id>/state")
+def api_run_state(task_id: str):
+    return jsonify(service.RunState.from_backend(get_celery(), task_id).to_json())

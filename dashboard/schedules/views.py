@@ -1,14 +1,401 @@
-"""Pages of the schedules area."""
+"""Pages and JSON API of the schedules area."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import csv
+import io
+import json
 
-from ..rendering import page_or_fragment
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from ..api import api_blueprint, json_body
+from ..errors import DashboardError
+from ..extensions import db
+from ..portal.permissions import mutation
+from ..redis_client import get_celery, get_redis
+from ..rendering import page_or_fragment, wants_fragment
+from . import models as _models  # noqa: F401 - registers the tables
+from . import service
+from .forms import ScheduleForm
+from .timing import zone, zone_names
 
 bp = Blueprint("schedules", __name__, url_prefix="/schedules")
+api = api_blueprint("schedules_api", __name__, "schedules")
+
+ZONE_COOKIE = "td_tz"
+CSV_COLUMNS = (*service.EDITABLE, "enabled", "next_run_at", "last_run_at", "last_task_id", "total_run_count")
+
+
+def operator_zone() -> str:
+    """The operator's IANA zone: the ``td_tz`` cookie (set by static/schedules.js), else UTC."""
+    name = request.cookies.get(ZONE_COOKIE, "")
+    try:
+        zone(name)
+    except DashboardError:
+        return "UTC"
+    return name
+
+
+def _max_payload() -> int:
+    return int(current_app.config["MAX_PAYLOAD_BYTES"])
+
+
+def _registered() -> set[str]:
+    return service.registered_on_live_workers(
+        get_redis(),
+        current_app.config["TASKDECK_KEY_PREFIX"],
+        get_celery(),
+        current_app.config["INSPECT_TIMEOUT"],
+    )
+
+
+def _filters() -> tuple[str | None, bool | None]:
+    task = (request.args.get("task") or "").strip() or None
+    enabled = {"yes": True, "no": False}.get(request.args.get("enabled", ""))
+    return task, enabled
+
+
+def _list_context() -> dict:
+    task, enabled = _filters()
+    schedules = service.list_schedules(db.session, task=task, enabled=enabled)
+    return {
+        "schedules": schedules,
+        "registered": _registered(),
+        "tz": operator_zone(),
+        "zone": zone,
+        "describe": lambda s: service.describe(service.timing_of(s)),
+        "as_utc": service.as_utc,
+        "filter_task": task or "",
+        "filter_enabled": request.args.get("enabled", ""),
+    }
+
+
+def _task_names() -> list[str]:
+    celery_app = get_celery()
+    celery_app.loader.import_default_modules()
+    return sorted(name for name in celery_app.tasks if not name.startswith("celery."))
+
+
+# --------------------------------------------------------------------------- pages
 
 
 @bp.get("/")
 def index():
-    return page_or_fragment("schedules/index.html", "schedules/_content.html")
+    context = _list_context()
+    if not wants_fragment():
+        context.update(
+            static=service.static_entries(get_celery()),
+            tasks=sorted({s.task for s in service.list_schedules(db.session)}),
+            import_error=None,
+        )
+    return page_or_fragment("schedules/index.html", "schedules/_list.html", live=True, **context)
+
+
+def _row(schedule_id: int):
+    context = _list_context()
+    context["s"] = service.get_schedule(db.session, schedule_id)
+    response = make_response(render_template("schedules/_row.html", **context))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _after_row_change(schedule_id: int):
+    return _row(schedule_id) if wants_fragment() else redirect(url_for("schedules.index"))
+
+
+def _render_form(form: ScheduleForm, schedule=None, status: int = 200):
+    response = make_response(
+        render_template(
+            "schedules/form.html",
+            form=form,
+            schedule=schedule,
+            tasks=_task_names(),
+            zones=zone_names(),
+            preview=service.preview(form.to_data(), operator_zone()),
+            registered=_registered(),
+            tz=operator_zone(),
+        ),
+        status,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/new")
+def new():
+    return _render_form(ScheduleForm())
+
+
+@bp.post("/new")
+@mutation("admin", "schedule.create")
+def create():
+    form = ScheduleForm()
+    if not form.validate_on_submit():
+        return _render_form(form, status=400)
+    try:
+        schedule = service.create_schedule(
+            db.session, get_celery(), form.to_data(), max_payload=_max_payload()
+        )
+    except DashboardError as exc:
+        db.session.rollback()
+        form.show_error(exc.field, exc.message)
+        return _render_form(form, status=exc.status_code if exc.status_code != 404 else 422)
+    flash(f"Schedule {schedule.name!r} saved{' and enabled' if schedule.enabled else ' (disabled)'}.")
+    return redirect(url_for("schedules.index"))
+
+
+@bp.get("/<int:schedule_id>/edit")
+def edit(schedule_id: int):
+    schedule = service.get_schedule(db.session, schedule_id)
+    data = service.definition_of(schedule)
+    data["args"] = json.dumps(data["args"])
+    data["kwargs"] = json.dumps(data["kwargs"])
+    form = ScheduleForm(data={k: ("" if v is None else v) for k, v in data.items()})
+    return _render_form(form, schedule)
+
+
+@bp.post("/<int:schedule_id>/edit")
+@mutation("admin", "schedule.edit")
+def update(schedule_id: int):
+    schedule = service.get_schedule(db.session, schedule_id)
+    form = ScheduleForm()
+    if not form.validate_on_submit():
+        return _render_form(form, schedule, status=400)
+    try:
+        schedule = service.update_schedule(
+            db.session, get_celery(), schedule_id, form.to_data(), max_payload=_max_payload()
+        )
+    except DashboardError as exc:
+        db.session.rollback()
+        form.show_error(exc.field, exc.message)
+        return _render_form(form, schedule, status=exc.status_code if exc.status_code != 404 else 422)
+    flash(f"Schedule {schedule.name!r} saved.")
+    return redirect(url_for("schedules.index"))
+
+
+@bp.get("/preview")
+def preview():
+    """The live preview under the form: human text and next 5 runs, or the precise error."""
+    data = {key: request.args.get(key, "") for key in ScheduleForm.DEFINITION}
+    task = data.get("task", "").strip()
+    response = make_response(
+        render_template(
+            "schedules/_preview.html",
+            preview=service.preview(data, operator_zone()),
+            task=task,
+            registered=_registered() if task else set(),
+            tz=operator_zone(),
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/<int:schedule_id>/enable")
+@mutation("admin", "schedule.enable")
+def enable(schedule_id: int):
+    service.set_enabled(db.session, schedule_id, True)
+    return _after_row_change(schedule_id)
+
+
+@bp.post("/<int:schedule_id>/disable")
+@mutation("admin", "schedule.disable")
+def disable(schedule_id: int):
+    service.set_enabled(db.session, schedule_id, False)
+    return _after_row_change(schedule_id)
+
+
+@bp.post("/<int:schedule_id>/trigger")
+@mutation("operator", "schedule.trigger")
+def trigger(schedule_id: int):
+    service.trigger_now(db.session, get_celery(), schedule_id)
+    return _after_row_change(schedule_id)
+
+
+@bp.post("/<int:schedule_id>/duplicate")
+@mutation("admin", "schedule.create")
+def duplicate(schedule_id: int):
+    copy = service.duplicate_schedule(db.session, schedule_id)
+    return redirect(url_for("schedules.edit", schedule_id=copy.id))
+
+
+@bp.post("/<int:schedule_id>/delete")
+@mutation("admin", "schedule.delete")
+def delete(schedule_id: int):
+    service.delete_schedule(db.session, schedule_id)
+    if wants_fragment():
+        return ""
+    return redirect(url_for("schedules.index"))
+
+
+@bp.get("/export.json")
+def export_json():
+    task, enabled = _filters()
+    items = [
+        service.definition_of(s) | {"enabled": s.enabled}
+        for s in service.list_schedules(db.session, task=task, enabled=enabled)
+    ]
+    response = Response(json.dumps(items, indent=2), mimetype="application/json")
+    response.headers["Content-Disposition"] = "attachment; filename=schedules.json"
+    return response
+
+
+@bp.get("/export.csv")
+def export_csv():
+    task, enabled = _filters()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for schedule in service.list_schedules(db.session, task=task, enabled=enabled):
+        row = service.to_dict(schedule)
+        writer.writerow(
+            [
+                json.dumps(row[c]) if c in ("args", "kwargs") else ("" if row[c] is None else row[c])
+                for c in CSV_COLUMNS
+            ]
+        )
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = "attachment; filename=schedules.csv"
+    return response
+
+
+@bp.post("/import")
+@mutation("admin", "schedule.import")
+def import_file():
+    upload = request.files.get("file")
+    raw = (
+        upload.read().decode("utf-8", "replace")
+        if upload and upload.filename
+        else request.form.get("payload", "")
+    )
+    try:
+        if len(raw.encode()) > _max_payload() * 16:
+            raise DashboardError("the import is too large", field="file")
+        try:
+            items = json.loads(raw)
+        except ValueError as exc:
+            raise DashboardError(f"not valid JSON: {exc}", field="file") from None
+        created, updated = service.import_schedules(
+            db.session, get_celery(), items, max_payload=_max_payload()
+        )
+    except DashboardError as exc:
+        db.session.rollback()
+        context = _list_context()
+        context.update(
+            static=service.static_entries(get_celery()),
+            tasks=sorted({s.task for s in service.list_schedules(db.session)}),
+            import_error=exc.message,
+        )
+        response = make_response(render_template("schedules/index.html", **context), 422)
+        return response
+    flash(f"Imported {created} new and {updated} updated schedules.")
+    return redirect(url_for("schedules.index"))
+
+
+# --------------------------------------------------------------------------- JSON API
+
+
+def _count() -> int:
+    try:
+        return max(1, min(int(request.args.get("count", 5)), 100))
+    except ValueError:
+        raise DashboardError("count must be a whole number", field="count") from None
+
+
+@api.get("")
+def api_list():
+    task, enabled = _filters()
+    return jsonify(
+        [service.to_dict(s) for s in service.list_schedules(db.session, task=task, enabled=enabled)]
+    )
+
+
+@api.post("")
+@mutation("admin", "schedule.create")
+def api_create():
+    schedule = service.create_schedule(db.session, get_celery(), json_body(), max_payload=_max_payload())
+    return jsonify(service.to_dict(schedule)), 201
+
+
+@api.get("/<int:schedule_id>")
+def api_detail(schedule_id: int):
+    return jsonify(service.to_dict(service.get_schedule(db.session, schedule_id)))
+
+
+@api.route("/<int:schedule_id>", methods=["PUT", "PATCH"])
+@mutation("admin", "schedule.edit")
+def api_update(schedule_id: int):
+    schedule = service.update_schedule(
+        db.session,
+        get_celery(),
+        schedule_id,
+        json_body(),
+        max_payload=_max_payload(),
+        partial=request.method == "PATCH",
+    )
+    return jsonify(service.to_dict(schedule))
+
+
+@api.delete("/<int:schedule_id>")
+@mutation("admin", "schedule.delete")
+def api_delete(schedule_id: int):
+    service.delete_schedule(db.session, schedule_id)
+    return jsonify({"deleted": schedule_id})
+
+
+@api.post("/<int:schedule_id>/enable")
+@mutation("admin", "schedule.enable")
+def api_enable(schedule_id: int):
+    return jsonify(service.to_dict(service.set_enabled(db.session, schedule_id, True)))
+
+
+@api.post("/<int:schedule_id>/disable")
+@mutation("admin", "schedule.disable")
+def api_disable(schedule_id: int):
+    return jsonify(service.to_dict(service.set_enabled(db.session, schedule_id, False)))
+
+
+@api.post("/<int:schedule_id>/trigger")
+@mutation("operator", "schedule.trigger")
+def api_trigger(schedule_id: int):
+    task_id = service.trigger_now(db.session, get_celery(), schedule_id)
+    return jsonify({"task_id": task_id, "history": url_for("history.run_detail", task_id=task_id)}), 202
+
+
+@api.get("/<int:schedule_id>/next-runs")
+def api_next_runs(schedule_id: int):
+    schedule = service.get_schedule(db.session, schedule_id)
+    runs = service.next_runs(schedule, operator_zone(), _count())
+    return jsonify({"id": schedule_id, "runs": [run.to_json() for run in runs]})
+
+
+@api.get("/preview")
+def api_preview():
+    """Next runs of an unsaved definition: ``?kind=cron&cron=*/5 * * * *&timezone=UTC&count=5``."""
+    data = {key: request.args.get(key, "") for key in ScheduleForm.DEFINITION}
+    result = service.preview(data, operator_zone(), count=_count())
+    return jsonify(result.to_json()), (422 if result.error else 200)
+
+
+@api.post("/import")
+@mutation("admin", "schedule.import")
+def api_import():
+    items = request.get_json(silent=True)
+    created, updated = service.import_schedules(db.session, get_celery(), items, max_payload=_max_payload())
+    return jsonify({"created": created, "updated": updated})
+
+
+@api.get("/beat")
+def api_beat():
+    return jsonify(service.beat_status(get_redis(), current_app.config["TASKDECK_KEY_PREFIX"]).to_json())

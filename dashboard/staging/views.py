@@ -1,14 +1,342 @@
-"""Pages of the staging area."""
+"""Pages, JSON API and the ``flask staging dispatch`` command of the staging area."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
 
-from ..rendering import page_or_fragment
+from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
+
+from .. import heartbeat
+from ..api import api_blueprint, json_body
+from ..errors import DashboardError, Unprocessable
+from ..extensions import db
+from ..history.service import record_sent
+from ..portal.permissions import current_identity, mutation
+from ..redis_client import get_celery, get_redis
+from ..rendering import page_or_fragment, wants_fragment
+from . import service
+from .forms import ItemForm, PolicyForm
 
 bp = Blueprint("staging", __name__, url_prefix="/staging")
+api = api_blueprint("staging_api", __name__, "staging")
+
+SHOWN = 500  # items rendered on the page; the rest are counted
+
+
+def _prefix() -> str:
+    return current_app.config["TASKDECK_KEY_PREFIX"]
+
+
+def _same_server() -> bool:
+    return service.broker_is_staging_redis(
+        current_app.config["REDIS_URL"], current_app.config["CELERY_BROKER_URL"]
+    )
+
+
+def _list_context(notice: str | None = None, error: str | None = None) -> dict:
+    client, celery_app = get_redis(), get_celery()
+    snap = service.snapshot(client, _prefix(), limit=SHOWN)
+    queues = {item.id: service.target_queue(celery_app, item) for item in snap.items}
+    return {"snap": snap, "queues": queues, "notice": notice, "error": error}
+
+
+def _dispatcher_context(form: PolicyForm | None = None, error: str | None = None) -> dict:
+    client = get_redis()
+    policy = service.get_policy(client, _prefix())
+    if form is None:
+        form = PolicyForm(data=policy.to_dict())
+    return {
+        "policy": policy,
+        "policy_form": form,
+        "policy_error": error,
+        "dispatchers": heartbeat.alive(client, _prefix(), "dispatcher"),
+        "same_server": _same_server(),
+    }
+
+
+def _list_response(status: int = 200, **kwargs):
+    response = make_response(render_template("staging/_list.html", **_list_context(**kwargs)), status)
+    response.vary.add("HX-Request")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _after_change(notice: str | None = None, error: DashboardError | None = None):
+    """HTMX gets the re-rendered list; a plain form post is redirected back to the page."""
+    if wants_fragment():
+        if error is not None:
+            return _list_response(error.status_code, error=error.message)
+        return _list_response(notice=notice)
+    if error is not None:
+        context = {**_list_context(error=error.message), **_dispatcher_context()}
+        return make_response(render_template("staging/index.html", **context), error.status_code)
+    return redirect(url_for("staging.index"), code=303)
+
+
+# ---------------------------------------------------------------- pages
 
 
 @bp.get("/")
 def index():
-    return page_or_fragment("staging/index.html", "staging/_content.html")
+    return page_or_fragment(
+        "staging/index.html", "staging/_content.html", live=True, **_list_context(), **_dispatcher_context()
+    )
+
+
+@bp.get("/list")
+def list_fragment():
+    """The polled list. Answers 204 (nothing to swap) when the page already shows this version."""
+    since = request.args.get("since", "")
+    if since.isdigit() and int(since) == service.current_version(get_redis(), _prefix()):
+        response = make_response("", 204)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return _list_response()
+
+
+@bp.get("/dispatcher")
+def dispatcher_fragment():
+    return make_response(render_template("staging/_dispatcher.html", **_dispatcher_context()))
+
+
+@bp.post("/<item_id>/move")
+@mutation("operator", "staging.move")
+def move_item(item_id: str):
+    form = request.form
+    seen = form.get("version", "")
+    client = get_redis()
+    stale = seen.isdigit() and int(seen) != service.current_version(client, _prefix())
+    try:
+        service.move(
+            client,
+            _prefix(),
+            item_id,
+            before=form.get("before") or None,
+            after=form.get("after") or None,
+            position=form.get("position") or None,
+        )
+    except DashboardError as exc:
+        return _after_change(error=exc)
+    notice = "The list had changed since you loaded it; it is shown as it is now." if stale else None
+    return _after_change(notice=notice)
+
+
+@bp.post("/<item_id>/remove")
+@mutation("operator", "staging.remove")
+def remove_item(item_id: str):
+    try:
+        service.remove(get_redis(), _prefix(), item_id)
+    except DashboardError as exc:
+        return _after_change(error=exc)
+    return _after_change(notice=f"Removed {item_id}.")
+
+
+@bp.post("/<item_id>/release")
+@mutation("operator", "staging.release")
+def release_item(item_id: str):
+    outcome = service.release(get_redis(), get_celery(), _prefix(), item_id, same_server=_same_server())
+    if not outcome.released:
+        return _after_change(error=service.UnknownItem(f"{item_id} is no longer staged"))
+    service.record_release(db.session, outcome)
+    return _after_change(notice=f"Released {item_id} to queue {outcome.queue}.")
+
+
+@bp.post("/release-next")
+@mutation("operator", "staging.release_next")
+def release_next():
+    outcome = service.release_next(get_redis(), get_celery(), _prefix(), same_server=_same_server())
+    if not outcome.released:
+        return _after_change(notice="Nothing to release: the staging list is empty.")
+    service.record_release(db.session, outcome)
+    return _after_change(notice=f"Released {outcome.item_id} to queue {outcome.queue}.")
+
+
+@bp.post("/dispatcher")
+@mutation("operator", "staging.policy")
+def set_policy():
+    form = PolicyForm(request.form)
+    error = None
+    if form.validate():
+        try:
+            service.set_policy(
+                get_redis(),
+                _prefix(),
+                {
+                    "state": form.state.data,
+                    "low_water": form.low_water.data,
+                    "max_rate": float(form.max_rate.data or 0),
+                },
+            )
+        except DashboardError as exc:
+            error = exc.message
+    else:
+        error = "; ".join(f"{form[name].label.text}: {msgs[0]}" for name, msgs in form.errors.items())
+    status = 422 if error else 200
+    if wants_fragment():
+        context = _dispatcher_context(form if error else None, error)
+        return make_response(render_template("staging/_dispatcher.html", **context), status)
+    if error:
+        context = {**_list_context(), **_dispatcher_context(form, error)}
+        return make_response(render_template("staging/index.html", **context), status)
+    return redirect(url_for("staging.index"), code=303)
+
+
+def _edit_page(item, form: ItemForm, error: DashboardError | None = None, status: int = 200):
+    return page_or_fragment(
+        "staging/edit.html", "staging/_edit.html", item=item, form=form, error=error
+    ), status
+
+
+@bp.get("/<item_id>/edit")
+def edit_item(item_id: str):
+    item = service.get_item(get_redis(), _prefix(), item_id)
+    form = ItemForm()
+    form.load(item)
+    return _edit_page(item, form)
+
+
+@bp.post("/<item_id>/edit")
+@mutation("operator", "staging.edit")
+def save_item(item_id: str):
+    client = get_redis()
+    item = service.get_item(client, _prefix(), item_id)
+    form = ItemForm(request.form)
+    try:
+        updated = service.build_item(
+            get_celery(),
+            form.item_data(item.task),
+            staged_by=item.staged_by,
+            staged_at=item.staged_at,
+            max_bytes=current_app.config["MAX_PAYLOAD_BYTES"],
+            item_id=item.id,
+        )
+        service.edit(client, _prefix(), updated)
+    except DashboardError as exc:
+        return _edit_page(item, form, exc, exc.status_code)
+    return redirect(url_for("staging.index"), code=303)
+
+
+# ---------------------------------------------------------------- JSON API
+
+
+@api.get("")
+def api_list():
+    limit = request.args.get("limit", "500")
+    if not limit.isdigit() or not 1 <= int(limit) <= 10_000:
+        raise Unprocessable("limit must be a whole number from 1 to 10000", field="limit")
+    return jsonify(service.snapshot(get_redis(), _prefix(), limit=int(limit)).to_dict())
+
+
+@api.post("")
+@mutation("operator", "staging.add")
+def api_add():
+    data = json_body()
+    client, celery_app = get_redis(), get_celery()
+    item = service.build_item(
+        celery_app,
+        data,
+        staged_by=current_identity().user,
+        max_bytes=current_app.config["MAX_PAYLOAD_BYTES"],
+    )
+    mode = data.get("mode", "staged")
+    at = data.get("at", "tail")
+    if mode == "staged" and at == "head":
+        service.stage_item(client, _prefix(), item, at="head")
+        outcome = "staged"
+    else:
+        outcome = service.submit(client, celery_app, _prefix(), item, mode=mode)
+    if outcome == "sent":
+        record_sent(
+            db.session,
+            task_id=item.id,
+            name=item.task,
+            args=json.dumps(item.args),
+            kwargs=json.dumps(item.kwargs),
+            queue=service.target_queue(celery_app, item),
+            origin="operator",
+        )
+    body = {"id": item.id, "outcome": outcome, "version": service.current_version(client, _prefix())}
+    return jsonify(body), 201 if outcome == "staged" else 202
+
+
+@api.post("/<item_id>/move")
+@mutation("operator", "staging.move")
+def api_move(item_id: str):
+    data = json_body()
+    version = service.move(
+        get_redis(),
+        _prefix(),
+        item_id,
+        before=data.get("before"),
+        after=data.get("after"),
+        position=data.get("position"),
+        version=data.get("version"),
+    )
+    return jsonify({"id": item_id, "version": version})
+
+
+@api.delete("/<item_id>")
+@mutation("operator", "staging.remove")
+def api_remove(item_id: str):
+    return jsonify({"id": item_id, "version": service.remove(get_redis(), _prefix(), item_id)})
+
+
+@api.patch("/<item_id>")
+@mutation("operator", "staging.edit")
+def api_edit(item_id: str):
+    client = get_redis()
+    item = service.get_item(client, _prefix(), item_id)
+    data = {**item.to_dict(), **json_body(), "id": item.id}
+    updated = service.build_item(
+        get_celery(),
+        data,
+        staged_by=item.staged_by,
+        staged_at=item.staged_at,
+        max_bytes=current_app.config["MAX_PAYLOAD_BYTES"],
+        item_id=item.id,
+    )
+    return jsonify({"id": item_id, "version": service.edit(client, _prefix(), updated)})
+
+
+@api.post("/<item_id>/release")
+@mutation("operator", "staging.release")
+def api_release(item_id: str):
+    outcome = service.release(get_redis(), get_celery(), _prefix(), item_id, same_server=_same_server())
+    if not outcome.released:
+        raise service.UnknownItem(f"no staged item {item_id!r}", field="id")
+    service.record_release(db.session, outcome)
+    return jsonify({"id": item_id, "task_id": item_id, "queue": outcome.queue, "version": outcome.version})
+
+
+@api.get("/dispatcher")
+def api_dispatcher():
+    client = get_redis()
+    return jsonify(
+        {
+            **service.get_policy(client, _prefix()).to_dict(),
+            "dispatchers": [
+                {"instance": b.instance, "age": round(b.age, 1), **b.info}
+                for b in heartbeat.alive(client, _prefix(), "dispatcher")
+            ],
+        }
+    )
+
+
+@api.put("/dispatcher")
+@mutation("operator", "staging.policy")
+def api_set_dispatcher():
+    return jsonify(service.set_policy(get_redis(), _prefix(), json_body()).to_dict())
+
+
+# ---------------------------------------------------------------- command line
+
+
+@bp.cli.command("dispatch")
+def dispatch_command():
+    """Release the staging list into Celery under the policy set on the page (runs until stopped)."""
+    import logging
+
+    from .dispatcher import Dispatcher
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    Dispatcher(current_app._get_current_object()).run()

@@ -1,14 +1,293 @@
-"""Pages of the workers area."""
+"""Pages, polled partials, control forms and the JSON API of the workers area."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import time
+from datetime import UTC, datetime
+from typing import Any
 
-from ..rendering import page_or_fragment
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
+
+from ..api import api_blueprint, json_body
+from ..errors import DashboardError, Unprocessable
+from ..portal.permissions import mutation
+from ..redis_client import get_celery, get_redis
+from ..rendering import fragment_only, page_or_fragment, wants_fragment
+from . import service
 
 bp = Blueprint("workers", __name__, url_prefix="/workers")
+api = api_blueprint("workers_api", __name__, "workers")
+
+# Form fields that are not command arguments.
+FORM_META = frozenset({"csrf_token", "confirmed"})
+
+
+def _settings() -> dict[str, float]:
+    config = current_app.config
+    return {
+        "timeout": float(config["INSPECT_TIMEOUT"]),
+        "max_age": float(config.get("WORKERS_CACHE_SECONDS", 2.0)),
+        "offline_after": float(config.get("WORKERS_OFFLINE_AFTER", 60.0)),
+        "forget_after": float(config.get("WORKERS_FORGET_AFTER", 3600.0)),
+    }
+
+
+def _prefix() -> str:
+    return current_app.config["TASKDECK_KEY_PREFIX"]
+
+
+def _list() -> service.WorkerList:
+    return service.list_workers(get_redis(), _prefix(), get_celery(), **_settings())
+
+
+def _detail(hostname: str) -> service.WorkerDetail:
+    s = _settings()
+    return service.worker_detail(
+        get_redis(),
+        _prefix(),
+        get_celery(),
+        hostname,
+        timeout=s["timeout"],
+        max_age=s["max_age"],
+        offline_after=s["offline_after"],
+    )
+
+
+def _flower_task_url(task_id: str) -> str | None:
+    base = current_app.config.get("FLOWER_URL")
+    return f"{base.rstrip('/')}/task/{task_id}" if base else None
+
+
+def _flower_worker_url(hostname: str) -> str | None:
+    base = current_app.config.get("FLOWER_URL")
+    return f"{base.rstrip('/')}/worker/{hostname}" if base else None
+
+
+def _context(**extra: Any) -> dict[str, Any]:
+    return {
+        "commands": service.COMMANDS,
+        "flower_task_url": _flower_task_url,
+        "flower_worker_url": _flower_worker_url,
+        **extra,
+    }
+
+
+# --------------------------------------------------------------------------- pages
 
 
 @bp.get("/")
 def index():
-    return page_or_fragment("workers/index.html", "workers/_content.html")
+    """Every worker with its status; the same URL is the polled partial."""
+    return page_or_fragment(
+        "workers/index.html", "workers/_content.html", live=True, **_context(workers=_list())
+    )
+
+
+@bp.get("/<hostname>")
+def detail(hostname: str):
+    """One worker: every section, each of which then polls on its own."""
+    worker = _detail(hostname)
+    paused = service.paused_queues(get_redis(), _prefix(), hostname)
+    return page_or_fragment(
+        "workers/detail.html", "workers/_detail.html", live=True, **_context(worker=worker, paused=paused)
+    )
+
+
+@bp.get("/<hostname>/sections/<kind>")
+def section(hostname: str, kind: str):
+    """One polled section of the worker page."""
+    if kind not in service.DETAIL_KINDS:
+        abort(404)
+    worker = _detail_one(hostname, kind)
+    paused = service.paused_queues(get_redis(), _prefix(), hostname) if kind == "active_queues" else []
+    return fragment_only("workers/_section.html", **_context(worker=worker, kind=kind, paused=paused))
+
+
+def _detail_one(hostname: str, kind: str) -> service.WorkerDetail:
+    s = _settings()
+    return service.worker_detail(
+        get_redis(),
+        _prefix(),
+        get_celery(),
+        hostname,
+        timeout=s["timeout"],
+        max_age=s["max_age"],
+        offline_after=s["offline_after"],
+        kinds=(kind,),
+    )
+
+
+@bp.get("/<hostname>/confirm/<command>")
+def confirm(hostname: str, command: str):
+    """The confirmation step for destructive commands when JavaScript is off (changes nothing)."""
+    cmd = service.COMMANDS.get(command) or abort(404)
+    values = {k: v for k, v in request.args.items() if k not in FORM_META}
+    return render_template(
+        "workers/control.html", **_context(command=cmd, hostname=hostname, values=values, confirming=True)
+    )
+
+
+# --------------------------------------------------------------------------- control (HTML)
+
+
+def _run_control_html(command: service.Command, hostname: str):
+    values = {k: v for k, v in request.form.items() if k not in FORM_META}
+    try:
+        result = service.send_control(
+            get_redis(),
+            _prefix(),
+            get_celery(),
+            command.name,
+            values,
+            hostname,
+            timeout=_settings()["timeout"],
+        )
+    except Unprocessable as exc:
+        context = _context(command=command, hostname=hostname, values=values, error=exc, confirming=False)
+        if wants_fragment():
+            return render_template("workers/_control_result.html", **context), exc.status_code
+        return render_template("workers/control.html", **context), exc.status_code
+    context = _context(command=command, hostname=hostname, result=result, values=values, confirming=False)
+    if wants_fragment():
+        response = fragment_only("workers/_control_result.html", **context)
+        response.headers["HX-Trigger"] = "workers-changed"
+        return response
+    return render_template("workers/control.html", **context)
+
+
+def _html_control_view(command: service.Command):
+    @mutation(command.role, f"worker.{command.name}")
+    def view(hostname: str):
+        return _run_control_html(command, hostname)
+
+    view.__name__ = f"control_{command.name}"
+    view.__doc__ = f"{command.label} on one worker, or on all with hostname '*'."
+    return view
+
+
+def _api_control_view(command: service.Command):
+    @mutation(command.role, f"worker.{command.name}")
+    def view(hostname: str):
+        body = json_body()
+        arguments = body.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise Unprocessable("arguments must be a JSON object", field="arguments")
+        result = service.send_control(
+            get_redis(),
+            _prefix(),
+            get_celery(),
+            command.name,
+            arguments,
+            hostname,
+            timeout=_settings()["timeout"],
+        )
+        return jsonify(result.to_json())
+
+    view.__name__ = f"api_control_{command.name}"
+    return view
+
+
+for _command in service.COMMANDS.values():
+    bp.add_url_rule(
+        f"/<hostname>/control/{_command.name}",
+        endpoint=f"control_{_command.name}",
+        view_func=_html_control_view(_command),
+        methods=["POST"],
+    )
+
+# One audited, role-checked view per command; the API route below picks one by the body's command.
+_API_CONTROL = {name: _api_control_view(cmd) for name, cmd in service.COMMANDS.items()}
+
+
+# --------------------------------------------------------------------------- JSON API
+
+
+@api.get("")
+def api_list():
+    """``GET /api/v1/workers``: every worker with status, pool, queues and counts."""
+    return _no_store(jsonify(_list().to_json()))
+
+
+@api.get("/commands")
+def api_commands():
+    """The fixed list of control commands, their arguments and the role each needs."""
+    body = {
+        name: {
+            "label": cmd.label,
+            "role": cmd.role,
+            "destructive": cmd.destructive,
+            "arguments": [
+                {"name": a.name, "type": a.type.__name__, "required": a.required, "choices": list(a.choices)}
+                for a in cmd.arguments
+            ],
+        }
+        for name, cmd in service.COMMANDS.items()
+    }
+    return jsonify(body)
+
+
+@api.get("/<hostname>")
+def api_detail(hostname: str):
+    """``GET /api/v1/workers/<hostname>``: every inspect section of one worker."""
+    return _no_store(jsonify(_detail(hostname).to_json()))
+
+
+@api.post("/<hostname>/control")
+def api_control(hostname: str):
+    """``POST /api/v1/workers/<hostname>/control`` with ``{"command": ..., "arguments": {...}}``.
+
+    ``hostname`` ``*`` targets every worker. Each command runs through its own view, which
+    checks the role the command needs and writes the audit row ``worker.<command>``.
+    """
+    command = json_body().get("command")
+    if not isinstance(command, str) or command not in _API_CONTROL:
+        raise Unprocessable(f"unknown control command {command!r}", field="command")
+    return _API_CONTROL[command](hostname=hostname)
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.errorhandler(DashboardError)
+def _api_error(exc: DashboardError):
+    return jsonify(exc.to_json()), exc.status_code
+
+
+# --------------------------------------------------------------------------- display helpers
+
+
+@bp.app_template_filter("worker_duration")
+def worker_duration(seconds: float | None) -> str:
+    """``3725`` -> ``1 h 2 min``; for uptimes and ages."""
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+@bp.app_template_filter("worker_ago")
+def worker_ago(epoch: float | None) -> str:
+    if epoch is None:
+        return "never"
+    return f"{worker_duration(max(0.0, time.time() - float(epoch)))} ago"
+
+
+@bp.app_template_filter("worker_time")
+def worker_time(epoch: float | str | None) -> str:
+    """Epoch seconds (or an ISO string from a worker) as UTC text."""
+    if epoch in (None, ""):
+        return "—"
+    if isinstance(epoch, str):
+        return epoch
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,281 @@
+"""How one piece of news about a run (a task event, a result-backend record) changes the run.
+
+Pure functions on plain dataclasses: the recorder, the reconciliation and the tests share them.
+
+State precedence. Within one attempt a run only moves forward:
+PENDING < RECEIVED < STARTED < PROGRESS < RETRY < final (SUCCESS, FAILURE, REVOKED).
+A final state is never left: a late STARTED, RECEIVED or RETRY only fills fields still empty.
+RETRY ends an attempt, and the next attempt legitimately goes "down" to RECEIVED/STARTED again;
+that move is accepted only for news timestamped after the RETRY (or carrying a higher
+``retries`` count), so a late event of the old attempt never reopens it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+
+VALUE_LIMIT = 65536  # characters kept of args, kwargs, result, exception and traceback
+
+RANK = {
+    "PENDING": 0,
+    "RECEIVED": 1,
+    "STARTED": 2,
+    "PROGRESS": 3,
+    "RETRY": 4,
+    "SUCCESS": 5,
+    "FAILURE": 5,
+    "REVOKED": 5,
+}
+FINAL = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+UNFINISHED = ("PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY")
+
+EVENT_STATES = {
+    "task-sent": "PENDING",
+    "task-received": "RECEIVED",
+    "task-started": "STARTED",
+    "task-succeeded": "SUCCESS",
+    "task-failed": "FAILURE",
+    "task-retried": "RETRY",
+    "task-revoked": "REVOKED",
+    "task-rejected": "FAILURE",
+}
+
+
+def bounded(value: object, limit: int = VALUE_LIMIT) -> str | None:
+    """Text of ``value`` cut to ``limit`` characters, saying how much was cut."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, default=repr, ensure_ascii=False)
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n… [{len(text) - limit} more characters not stored]"
+
+
+def _at(timestamp: object) -> datetime | None:
+    if timestamp in (None, ""):
+        return None
+    if isinstance(timestamp, datetime):
+        return timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
+    if isinstance(timestamp, str):
+        parsed = datetime.fromisoformat(timestamp)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(timestamp), UTC)
+
+
+@dataclass
+class RunState:
+    """The merge-relevant columns of one ``task_runs`` row."""
+
+    task_id: str
+    state: str = "PENDING"
+    name: str | None = None
+    args: str | None = None
+    kwargs: str | None = None
+    queue: str | None = None
+    worker: str | None = None
+    retries: int = 0
+    sent_at: datetime | None = None
+    received_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    runtime: float | None = None
+    result: str | None = None
+    exception: str | None = None
+    traceback: str | None = None
+    progress: dict | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row) -> RunState:
+        values = {f.name: getattr(row, f.name) for f in fields(cls)}
+        for name in ("sent_at", "received_at", "started_at", "finished_at"):
+            values[name] = _at(values[name])
+        values["retries"] = values["retries"] or 0
+        return cls(**values)
+
+    def as_row(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def state_time(self) -> datetime | None:
+        """When the current state was reached, as far as the stored timestamps tell."""
+        if self.state in FINAL or self.state == "RETRY":
+            return self.finished_at
+        if self.state == "PROGRESS":
+            return _at((self.progress or {}).get("at")) or self.started_at
+        if self.state == "STARTED":
+            return self.started_at
+        if self.state == "RECEIVED":
+            return self.received_at
+        return self.sent_at
+
+
+@dataclass
+class RunUpdate:
+    """One piece of news about a run: a Celery task event or a result-backend record."""
+
+    task_id: str
+    state: str | None
+    at: datetime | None
+    name: str | None = None
+    args: str | None = None
+    kwargs: str | None = None
+    queue: str | None = None
+    worker: str | None = None
+    retries: int | None = None
+    runtime: float | None = None
+    result: str | None = None
+    exception: str | None = None
+    traceback: str | None = None
+    progress: dict | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
+    # Values from the result backend are complete (the events carry reprs cut at 1 KiB).
+    complete: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_event(cls, event: dict) -> RunUpdate | None:
+        """The update a Celery task event carries; None for events about no task."""
+        kind = event.get("type", "")
+        task_id = event.get("uuid")
+        if not task_id or kind not in EVENT_STATES:
+            return None
+        state = EVENT_STATES[kind]
+        update = cls(task_id=str(task_id), state=state, at=_at(event.get("timestamp")))
+        update.name = event.get("name")
+        update.args = bounded(event.get("args"))
+        update.kwargs = bounded(event.get("kwargs"))
+        update.queue = event.get("queue") or event.get("routing_key")
+        if kind != "task-sent":
+            update.worker = event.get("hostname")
+        if event.get("retries") is not None:
+            update.retries = int(event["retries"])
+        update.parent_id = event.get("parent_id")
+        update.root_id = event.get("root_id")
+        if kind == "task-succeeded":
+            update.result = bounded(event.get("result"))
+            if event.get("runtime") is not None:
+                update.runtime = float(event["runtime"])
+        elif kind in ("task-failed", "task-retried"):
+            update.exception = bounded(event.get("exception"))
+            update.traceback = bounded(event.get("traceback"))
+        elif kind == "task-revoked":
+            how = (
+                "terminated" if event.get("terminated") else "expired" if event.get("expired") else "revoked"
+            )
+            signum = event.get("signum")
+            update.exception = f"Revoked ({how}{', signal ' + str(signum) if signum else ''})"
+        elif kind == "task-rejected":
+            if event.get("requeue"):
+                update.state = None  # back in the queue: nothing ended
+            update.exception = f"Rejected by worker (requeue={bool(event.get('requeue'))})"
+        return update
+
+    @classmethod
+    def from_backend(cls, task_id: str, meta: dict, seen_at: datetime) -> RunUpdate | None:
+        """The update a result-backend record carries (``result_extended`` adds name/args/worker)."""
+        status = meta.get("status")
+        if status not in RANK or status == "PENDING":
+            return None
+        # The backend timestamps only ready states; a PROGRESS/STARTED record carries no time, so
+        # it may move a run forward within its attempt but never decides between attempts.
+        at = (_at(meta.get("date_done")) or seen_at) if status in FINAL else None
+        update = cls(task_id=task_id, state=status, at=at, complete=True)
+        update.name = meta.get("name")
+        if meta.get("args") is not None:
+            update.args = bounded(json.dumps(meta["args"], default=repr, ensure_ascii=False))
+        if meta.get("kwargs") is not None:
+            update.kwargs = bounded(json.dumps(meta["kwargs"], default=repr, ensure_ascii=False))
+        update.worker = meta.get("worker")
+        update.queue = meta.get("queue")
+        if meta.get("retries") is not None:
+            update.retries = int(meta["retries"])
+        update.parent_id = meta.get("parent_id")
+        result = meta.get("result")
+        if status == "PROGRESS":
+            update.progress = {"meta": result if isinstance(result, dict) else {"info": result}}
+        elif status in ("FAILURE", "RETRY", "REVOKED") and isinstance(result, dict) and "exc_type" in result:
+            message = result.get("exc_message")
+            if isinstance(message, list | tuple) and len(message) == 1:
+                message = message[0]
+            update.exception = bounded(f"{result['exc_type']}({message!r})")
+            update.traceback = bounded(meta.get("traceback"))
+        elif status == "SUCCESS":
+            update.result = bounded(json.dumps(result, default=repr, ensure_ascii=False))
+        return update
+
+
+def accepts(current: RunState, update: RunUpdate) -> bool:
+    """True when ``update``'s state should replace ``current``'s (see the module docstring)."""
+    if update.state is None or current.state in FINAL:
+        return False
+    if update.state in FINAL:
+        return True
+    if update.retries is not None and update.retries != current.retries:
+        return update.retries > current.retries
+    since = current.state_time()
+    newer = since is None or (update.at is not None and update.at > since)
+    if current.state == "RETRY":
+        return newer  # the next attempt, or a later retry
+    if update.state == current.state == "PROGRESS":
+        return newer or update.at is None
+    # Same attempt: only forward, and never on news older than the current state.
+    older = since is not None and update.at is not None and update.at < since
+    return RANK[update.state] > RANK[current.state] and not older
+
+
+def merge(current: RunState | None, update: RunUpdate) -> RunState:
+    """The run after ``update``; ``current`` is not modified."""
+    run = replace(current) if current is not None else RunState(task_id=update.task_id)
+    fresh = current is None
+    moves = fresh or accepts(run, update)
+    # Descriptive fields: fill what is missing; complete values replace reprs.
+    for name in ("name", "args", "kwargs", "queue", "parent_id", "root_id"):
+        value = getattr(update, name)
+        if value is not None and (getattr(run, name) is None or update.complete):
+            setattr(run, name, value)
+    if update.worker and (run.worker is None or moves):
+        run.worker = update.worker
+    if update.retries is not None and update.retries > run.retries:
+        run.retries = update.retries
+    state = update.state
+    at = update.at
+    if state == "PENDING":
+        if run.sent_at is None or (at is not None and at < run.sent_at):
+            run.sent_at = at
+    elif state == "RECEIVED" and (moves or run.received_at is None):
+        run.received_at = at
+    elif state == "STARTED" and (moves or run.started_at is None):
+        run.started_at = at
+    if not moves:
+        # Late news never moves the run, but fills values it lacks.
+        for name in ("result", "exception", "traceback"):
+            if getattr(run, name) is None and getattr(update, name) is not None and state in FINAL:
+                setattr(run, name, getattr(update, name))
+        if state in FINAL and run.state == state and update.complete:
+            run.result = update.result or run.result
+            run.exception = update.exception or run.exception
+            run.traceback = update.traceback or run.traceback
+        return run
+    if run.state == "RETRY" and state not in FINAL and state != "RETRY":
+        run.finished_at = None  # a new attempt has begun
+        run.runtime = None
+    run.state = state
+    if state == "PROGRESS":
+        run.progress = {**(update.progress or {}), "at": at.isoformat() if at else None}
+    if state in FINAL or state == "RETRY":
+        run.finished_at = at
+        if update.runtime is not None:
+            run.runtime = update.runtime
+        elif run.started_at and at:
+            run.runtime = max(0.0, (at - run.started_at).total_seconds())
+        if state in FINAL:
+            run.result = update.result if update.result is not None else run.result
+        run.exception = update.exception if update.exception is not None else run.exception
+        run.traceback = update.traceback if update.traceback is not None else run.traceback
+        if state == "SUCCESS":
+            run.exception = run.traceback = None
+    return run

@@ -1,0 +1,267 @@
+"""The recorder process: Celery task events in, history rows out, in batches.
+
+Run it with ``flask --app wsgi:app history record``. One recorder is active at a time (a Redis
+lock); others stand by and take over within the lock's TTL.
+
+- Events are merged per task id (``merge.merge``: state precedence plus timestamps) and written
+  with one upsert per batch: every ``HISTORY_BATCH_SIZE`` events or ``HISTORY_FLUSH_SECONDS``.
+- PROGRESS: Celery sends no event for custom states, so every ``HISTORY_PROGRESS_SECONDS`` the
+  recorder reads the result backend of runs that are STARTED or PROGRESS.
+- Final values: events carry reprs cut at 1 KiB; when a run finishes, the recorder reads its
+  backend record (``result_extended``) for the complete result, traceback and arguments.
+- Reconciliation: at start and periodically, runs left unfinished are completed from the result
+  backend; with a Redis backend, results of runs never heard of (sent and finished while the
+  recorder was down) are added too.
+- Retention: runs older than ``HISTORY_RETENTION_DAYS`` are deleted in batches, hourly.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterable
+
+from flask import Flask
+
+from .. import heartbeat
+from ..extensions import db
+from ..redis_client import get_celery, get_redis
+from ..timeutil import utcnow
+from . import keys, service
+from .merge import FINAL, RunUpdate
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+LOCK_TTL_MS = 10_000
+
+
+def fetch_metas(backend, task_ids: Iterable[str]) -> dict[str, dict]:
+    """Result-backend records of ``task_ids`` that exist (one MGET on key-value backends)."""
+    ids = list(task_ids)
+    if not ids:
+        return {}
+    found: dict[str, dict] = {}
+    if hasattr(backend, "mget") and hasattr(backend, "get_key_for_task"):
+        values = backend.mget([backend.get_key_for_task(task_id) for task_id in ids])
+        for task_id, raw in zip(ids, values, strict=True):
+            if raw:
+                found[task_id] = backend.decode(raw)
+        return found
+    for task_id in ids:  # other backends: one query per run
+        meta = backend.get_task_meta(task_id)
+        if meta.get("status") not in (None, "PENDING"):
+            found[task_id] = meta
+    return found
+
+
+def scan_backend_ids(backend, *, count: int = 1000) -> Iterable[list[str]]:
+    """Task ids with a record in a Redis result backend, in chunks (SCAN, never KEYS)."""
+    client = getattr(backend, "client", None)
+    prefix = getattr(backend, "task_keyprefix", None)
+    if client is None or prefix is None or not hasattr(client, "scan_iter"):
+        return
+    prefix = prefix.decode() if isinstance(prefix, bytes) else prefix
+    chunk: list[str] = []
+    for key in client.scan_iter(match=prefix + "*", count=count):
+        key = key.decode() if isinstance(key, bytes) else key
+        chunk.append(key[len(prefix) :])
+        if len(chunk) >= count:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class Recorder:
+    """Batches events into the history table; also polls progress, reconciles and prunes."""
+
+    def __init__(self, app: Flask):
+        config = app.config
+        self.app = app
+        self.prefix = config["TASKDECK_KEY_PREFIX"]
+        self.batch_size = int(config.get("HISTORY_BATCH_SIZE", 1000))
+        self.flush_seconds = float(config.get("HISTORY_FLUSH_SECONDS", 0.2))
+        self.progress_seconds = float(config.get("HISTORY_PROGRESS_SECONDS", 1.0))
+        self.reconcile_seconds = float(config.get("HISTORY_RECONCILE_SECONDS", 30.0))
+        self.full_scan_seconds = float(config.get("HISTORY_FULL_SCAN_SECONDS", 600.0))
+        self.retention_days = float(config.get("HISTORY_RETENTION_DAYS", 30))
+        self.fetch_final_values = True
+        self.pending: list[RunUpdate] = []
+        self.first_pending_at = 0.0
+        self.events = 0
+        self.written = 0
+        self.owner = heartbeat.instance_id()
+        self._due: dict[str, float] = {}
+
+    # -- the batching path (also driven directly by the benchmark and the tests)
+
+    def handle(self, event: dict) -> None:
+        """Take one Celery event; flushes when the batch is full."""
+        update = RunUpdate.from_event(event)
+        self.events += 1
+        if update is None:
+            return
+        if not self.pending:
+            self.first_pending_at = time.monotonic()
+        self.pending.append(update)
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write the pending batch (one transaction); returns the rows written."""
+        if not self.pending:
+            return 0
+        updates, self.pending = self.pending, []
+        if self.fetch_final_values:
+            finished = [u.task_id for u in updates if u.state in FINAL]
+            if finished:
+                try:
+                    metas = fetch_metas(get_celery().backend, dict.fromkeys(finished))
+                except Exception as exc:  # backend away: the event values are kept
+                    log.warning("could not read final values from the result backend: %s", exc)
+                    metas = {}
+                now = utcnow()
+                updates.extend(
+                    u for u in (RunUpdate.from_backend(t, m, now) for t, m in metas.items()) if u is not None
+                )
+        try:
+            written = service.apply_updates(db.session, updates)
+        except Exception:
+            db.session.rollback()
+            self.pending = updates + self.pending  # try again at the next flush
+            raise
+        self.written += written
+        return written
+
+    def flush_due(self) -> None:
+        if self.pending and time.monotonic() - self.first_pending_at >= self.flush_seconds:
+            self.flush()
+
+    # -- reading the result backend
+
+    def _apply_backend(self, task_ids: Iterable[str], *, only_known: bool = False) -> int:
+        metas = fetch_metas(get_celery().backend, task_ids)
+        now = utcnow()
+        updates = [RunUpdate.from_backend(t, m, now) for t, m in metas.items()]
+        return service.apply_updates(db.session, [u for u in updates if u is not None])
+
+    def poll_progress(self) -> int:
+        """Refresh STARTED/PROGRESS runs from the backend (PROGRESS has no event)."""
+        ids = service.unfinished_ids(db.session, states=("STARTED", "PROGRESS"), limit=500)
+        db.session.rollback()
+        return self._apply_backend(ids) if ids else 0
+
+    def reconcile(self, *, full: bool = False) -> int:
+        """Complete unfinished runs from the backend; ``full`` also adds runs never heard of."""
+        self.flush()
+        written = 0
+        ids = service.unfinished_ids(db.session, limit=5000)
+        db.session.rollback()
+        for start in range(0, len(ids), 500):
+            written += self._apply_backend(ids[start : start + 500])
+        if full:
+            backend = get_celery().backend
+            for chunk in scan_backend_ids(backend):
+                unknown = set(chunk) - service.known_ids(db.session, chunk)
+                db.session.rollback()
+                if unknown:
+                    written += self._apply_backend(sorted(unknown))
+        return written
+
+    def prune(self) -> int:
+        if self.retention_days <= 0:
+            return 0
+        from datetime import timedelta
+
+        cutoff = utcnow() - timedelta(days=self.retention_days)
+        return service.delete_older_than(db.session, cutoff)
+
+    # -- the process
+
+    def _every(self, name: str, seconds: float, action: Callable[[], object]) -> None:
+        now = time.monotonic()
+        if now >= self._due.get(name, 0.0):
+            self._due[name] = now + seconds
+            try:
+                action()
+            except Exception:
+                db.session.rollback()
+                log.exception("recorder: %s failed", name)
+
+    def beat(self, active: bool) -> None:
+        heartbeat.beat(
+            get_redis(),
+            self.prefix,
+            "recorder",
+            ttl=HEARTBEAT_SECONDS * 5,
+            instance=self.owner,
+            info={
+                "active": active,
+                "events": self.events,
+                "written": self.written,
+                "pending": len(self.pending),
+            },
+        )
+
+    def tick(self) -> bool:
+        """Periodic work between event reads; False when this recorder lost its lock."""
+        self.flush_due()
+        owned = [True]
+
+        def renew() -> None:
+            owned[0] = keys.acquire_lock(get_redis(), self.prefix, self.owner, LOCK_TTL_MS)
+            self.beat(owned[0])
+
+        self._every("heartbeat", HEARTBEAT_SECONDS, renew)
+        self._every("progress", self.progress_seconds, self.poll_progress)
+        self._every("reconcile", self.reconcile_seconds, self.reconcile)
+        self._every("full-scan", self.full_scan_seconds, lambda: self.reconcile(full=True))
+        self._every("retention", 3600.0, self.prune)
+        return owned[0]
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        """Consume events until ``should_stop()``; stands by while another recorder is active."""
+        client = get_redis()
+        try:
+            while not should_stop():
+                if not keys.acquire_lock(client, self.prefix, self.owner, LOCK_TTL_MS):
+                    self.beat(False)
+                    time.sleep(HEARTBEAT_SECONDS)
+                    continue
+                try:
+                    self._consume(should_stop)
+                except Exception:
+                    db.session.rollback()
+                    log.exception("recorder: event stream interrupted; reconnecting")
+                    time.sleep(1.0)
+        finally:
+            try:
+                self.flush()
+            finally:
+                keys.release_lock(client, self.prefix, self.owner)
+                heartbeat.stop(client, self.prefix, "recorder", self.owner)
+
+    def _consume(self, should_stop: Callable[[], bool]) -> None:
+        celery_app = get_celery()
+        with celery_app.connection_for_read() as connection:
+            receiver = celery_app.events.Receiver(connection, handlers={"*": self.handle})
+            with receiver.consumer_context(wakeup=False) as (conn, _channel, _consumers):
+                # Subscribed: from here on no event is missed, so catch up on the downtime.
+                self._due.clear()
+                self.reconcile(full=True)
+                self._due["full-scan"] = time.monotonic() + self.full_scan_seconds
+                self._due["reconcile"] = time.monotonic() + self.reconcile_seconds
+                self.tick()
+                log.info("recorder: consuming task events")
+                while not should_stop():
+                    try:
+                        conn.drain_events(timeout=self.flush_seconds)
+                    except TimeoutError:
+                        pass
+                    except socket.timeout:  # noqa: UP041 - older kombu raises socket.timeout
+                        pass
+                    if not self.tick():
+                        log.warning("recorder: lost the recorder lock; standing by")
+                        return

@@ -1,0 +1,199 @@
+"""Broker key names (kombu's Redis transport layout) and the Lua scripts that read and change them.
+
+kombu keeps a queue as a LIST per priority step: ``queue`` for step 0 and ``queue + sep + step``
+for the others. It LPUSHes new messages and workers BRPOP the keys step 0 first, so the next
+message to run is the RIGHT end of the first non-empty sub-list.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import redis
+
+DEFAULT_SEP = "\x06\x16"
+DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
+BINDING_PREFIX = "_kombu.binding."
+# Exchanges of Celery's own broadcast/reply traffic: not work queues an operator manages.
+INTERNAL_EXCHANGE_SUFFIXES = ("pidbox",)
+INTERNAL_EXCHANGES = frozenset({"celeryev"})
+
+
+@dataclass(frozen=True)
+class BrokerLayout:
+    """How the broker names its keys, from the Celery app's ``broker_transport_options``."""
+
+    sep: str = DEFAULT_SEP
+    priority_steps: tuple[int, ...] = DEFAULT_PRIORITY_STEPS
+    unacked_key: str = "unacked"
+    unacked_index_key: str = "unacked_index"
+    global_prefix: str = ""
+
+    @classmethod
+    def from_transport_options(cls, options: dict | None) -> BrokerLayout:
+        options = options or {}
+        steps = options.get("priority_steps") or DEFAULT_PRIORITY_STEPS
+        return cls(
+            sep=str(options.get("sep") or DEFAULT_SEP),
+            priority_steps=tuple(sorted(int(step) for step in steps)),
+            unacked_key=str(options.get("unacked_key") or "unacked"),
+            unacked_index_key=str(options.get("unacked_index_key") or "unacked_index"),
+            global_prefix=str(options.get("global_keyprefix") or ""),
+        )
+
+    def sub_list(self, queue: str, step: int) -> str:
+        """The list holding ``queue``'s messages of priority ``step`` (kombu's ``_q_for_pri``)."""
+        name = f"{queue}{self.sep}{step}" if step else queue
+        return self.global_prefix + name
+
+    def sub_lists(self, queue: str) -> list[str]:
+        """The queue's lists in the order workers consume them."""
+        return [self.sub_list(queue, step) for step in self.priority_steps]
+
+    def binding_pattern(self) -> str:
+        return self.global_prefix + BINDING_PREFIX + "*"
+
+    def exchange_of_binding_key(self, key: str) -> str:
+        return key[len(self.global_prefix) + len(BINDING_PREFIX) :]
+
+    @property
+    def unacked(self) -> str:
+        return self.global_prefix + self.unacked_key
+
+    @property
+    def unacked_index(self) -> str:
+        return self.global_prefix + self.unacked_index_key
+
+
+def is_internal_exchange(exchange: str) -> bool:
+    return exchange in INTERNAL_EXCHANGES or exchange.endswith(INTERNAL_EXCHANGE_SUFFIXES)
+
+
+# Read one page of a queue, next-to-run first, across its priority sub-lists.
+# KEYS: the sub-lists in consumption order.
+# ARGV[1] = "pos":   ARGV[2] = position of the first message wanted (0 = next to run).
+# ARGV[1] = "after": ARGV[2] = 1-based sub-list index of the anchor (the last message of the
+#   previous page), ARGV[3] = its offset from the right end when it was read, ARGV[6] = its sha1.
+#   The anchor can only have moved towards the right end (workers pop there; producers push on
+#   the left), so it is looked for in at most ARGV[5] elements from its old offset rightwards; if
+#   it is gone, everything before it has been taken too and the page starts at that list's head.
+# ARGV[4] = page size.
+# Guarantees: lengths and messages are one consistent snapshot; the work is LLEN per sub-list plus
+# LRANGE of at most page size (+ window) elements, never the whole list.
+# Returns {lengths, position of the first returned message, {subindex, offset, raw, ...}}.
+READ_PAGE = """
+local n = #KEYS
+local lengths = {}
+for i = 1, n do lengths[i] = redis.call('LLEN', KEYS[i]) end
+local limit = tonumber(ARGV[4])
+local sub, off = n + 1, 0
+if ARGV[1] == 'pos' then
+  local pos = tonumber(ARGV[2])
+  for i = 1, n do
+    if pos < lengths[i] then sub = i; off = pos; break end
+    pos = pos - lengths[i]
+  end
+else
+  sub = tonumber(ARGV[2])
+  local anchor = tonumber(ARGV[3])
+  local window = tonumber(ARGV[5])
+  local hi = math.min(anchor, lengths[sub] - 1)
+  off = 0
+  if hi >= 0 then
+    local lo = math.max(0, hi - window + 1)
+    local items = redis.call('LRANGE', KEYS[sub], -(hi + 1), -(lo + 1))
+    for i = 1, #items do
+      if redis.sha1hex(items[i]) == ARGV[6] then off = hi - i + 2; break end
+    end
+  end
+end
+local start = off
+for i = 1, math.min(sub - 1, n) do start = start + lengths[i] end
+local out = {}
+local taken = 0
+while sub <= n and taken < limit do
+  local len = lengths[sub]
+  if off < len then
+    local last = math.min(len - 1, off + (limit - taken) - 1)
+    local items = redis.call('LRANGE', KEYS[sub], -(last + 1), -(off + 1))
+    for i = #items, 1, -1 do
+      out[#out + 1] = sub
+      out[#out + 1] = off + (#items - i)
+      out[#out + 1] = items[i]
+      taken = taken + 1
+    end
+  end
+  sub = sub + 1
+  off = 0
+end
+return {lengths, start, out}
+"""
+
+# Remove one waiting message from a queue's sub-lists.
+# KEYS: the sub-lists in consumption order. ARGV[1]: "id" or "sha1"; ARGV[2]: the Celery task id
+# (matched against the decoded headers' id, never by substring alone) or the sha1 of the raw bytes;
+# ARGV[3]: how many elements to read per LRANGE while searching.
+# Guarantees: atomic, so a worker cannot take the message half-way; removes exactly one element,
+# the exact bytes found (LREM count -1: the occurrence nearest the head, the one found first), and
+# nothing else; returns {key, raw} or false when no such message is waiting (a worker took it).
+DELETE_MESSAGE = """
+local mode, wanted, chunk = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local function matches(raw)
+  if mode == 'sha1' then return redis.sha1hex(raw) == wanted end
+  if not string.find(raw, wanted, 1, true) then return false end
+  local ok, message = pcall(cjson.decode, raw)
+  return ok and type(message) == 'table' and type(message.headers) == 'table'
+    and message.headers.id == wanted
+end
+for _, key in ipairs(KEYS) do
+  local len = redis.call('LLEN', key)
+  local from = 0
+  while from < len do
+    local items = redis.call('LRANGE', key, -(from + chunk), -(from + 1))
+    for i = #items, 1, -1 do
+      if matches(items[i]) then
+        redis.call('LREM', key, -1, items[i])
+        return {key, items[i]}
+      end
+    end
+    from = from + chunk
+  end
+end
+return false
+"""
+
+# Purge a queue: count and delete all its sub-lists.
+# KEYS: the sub-lists. Guarantees: atomic; a message pushed concurrently is either counted and
+# deleted or left entirely in place. Returns the number of messages deleted.
+PURGE_QUEUE = """
+local total = 0
+for _, key in ipairs(KEYS) do
+  total = total + redis.call('LLEN', key)
+  redis.call('DEL', key)
+end
+return total
+"""
+
+
+@dataclass(frozen=True)
+class Scripts:
+    read_page: redis.commands.core.Script
+    delete_message: redis.commands.core.Script
+    purge_queue: redis.commands.core.Script
+
+
+_registered: weakref.WeakKeyDictionary[redis.Redis, Scripts] = weakref.WeakKeyDictionary()
+
+
+def scripts(client: redis.Redis) -> Scripts:
+    """The scripts, registered once per client (redis-py loads them by SHA, EVAL on a miss)."""
+    found = _registered.get(client)
+    if found is None:
+        found = Scripts(
+            read_page=client.register_script(READ_PAGE),
+            delete_message=client.register_script(DELETE_MESSAGE),
+            purge_queue=client.register_script(PURGE_QUEUE),
+        )
+        _registered[client] = found
+    return found

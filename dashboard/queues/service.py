@@ -1,0 +1,358 @@
+"""Queue contents read straight from the broker Redis, and the operator's actions on them.
+
+No Flask request objects here: callers pass the broker client, the layout and the Celery app.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+from collections.abc import Iterable
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import DashboardError, NotFound
+from ..history.models import TaskRun
+from ..timeutil import as_utc
+from .keys import BrokerLayout, is_internal_exchange, scripts
+from .models import HeldMessage, InspectedRequest, MessagePage, QueueMessage, QueueSummary
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+ANCHOR_WINDOW = 1000  # elements searched to re-find the previous page's last message
+DELETE_CHUNK = 1000
+HELD_SCAN_LIMIT = 2000  # unacked entries examined per request
+QUEUE_NAME = re.compile(r"^[^\x00-\x1f]{1,255}$")
+
+
+class QueueMessageGone(NotFound):
+    """The message is no longer waiting: a worker took it (or someone deleted it) first."""
+
+
+def layout_for(celery_app) -> BrokerLayout:
+    """The broker's key layout from the Celery app's transport options."""
+    return BrokerLayout.from_transport_options(celery_app.conf.broker_transport_options)
+
+
+def check_queue_name(name: str) -> str:
+    if not QUEUE_NAME.match(name or ""):
+        raise DashboardError("a queue name is 1 to 255 printable characters", field="name")
+    return name
+
+
+# --- workers (direct inspect for now) -----------------------------------------------------------
+
+
+def inspect_workers(celery_app, timeout: float, method: str) -> dict[str, list]:
+    """One inspect broadcast (``active_queues``, ``reserved`` or ``scheduled``): worker -> replies.
+
+    An empty dict means no worker answered within ``timeout``.
+    """
+    replies = getattr(celery_app.control.inspect(timeout=timeout), method)() or {}
+    return {worker: list(items or []) for worker, items in replies.items()}
+
+
+def consumers_by_queue(active_queues: dict[str, list]) -> dict[str, list[str]]:
+    consumers: dict[str, list[str]] = {}
+    for worker, queues in active_queues.items():
+        for queue in queues:
+            name = queue.get("name") if isinstance(queue, dict) else None
+            if name:
+                consumers.setdefault(name, []).append(worker)
+    return {name: sorted(workers) for name, workers in consumers.items()}
+
+
+# --- discovery and summaries ---------------------------------------------------------------------
+
+
+def bindings(client: redis.Redis, layout: BrokerLayout) -> dict[str, set[tuple[str, str]]]:
+    """Queue -> {(exchange, routing key)} from kombu's ``_kombu.binding.<exchange>`` sets."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    keys = list(client.scan_iter(match=layout.binding_pattern(), count=500))
+    exchanges = [layout.exchange_of_binding_key(key.decode("utf-8", "replace")) for key in keys]
+    with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.smembers(key)
+        members = pipe.execute()
+    for exchange, values in zip(exchanges, members, strict=True):
+        if is_internal_exchange(exchange):
+            continue
+        for value in values:
+            parts = value.decode("utf-8", "replace").split(layout.sep)
+            if len(parts) == 3 and parts[2]:
+                found.setdefault(parts[2], set()).add((exchange, parts[0]))
+    return found
+
+
+def configured_queues(celery_app) -> list[str]:
+    names = [queue.name for queue in (celery_app.conf.task_queues or [])]
+    default = celery_app.conf.task_default_queue
+    return ([default] if default else []) + names
+
+
+def list_queues(
+    client: redis.Redis,
+    layout: BrokerLayout,
+    celery_app,
+    active_queues: dict[str, list],
+    session: Session | None = None,
+) -> list[QueueSummary]:
+    """Every known queue with its length, consumers and (where knowable) its oldest message's age."""
+    sources: dict[str, list[str]] = {}
+    for name in bindings(client, layout):
+        sources.setdefault(name, []).append("bindings")
+    for name in configured_queues(celery_app):
+        if "config" not in sources.setdefault(name, []):
+            sources[name].append("config")
+    consumers = consumers_by_queue(active_queues)
+    for name in consumers:
+        sources.setdefault(name, []).append("workers")
+    names = sorted(sources)
+    steps = layout.priority_steps
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            for key in layout.sub_lists(name):
+                pipe.llen(key)
+                pipe.lindex(key, -1)
+        replies = pipe.execute()
+    per_queue = len(steps) * 2
+    heads: dict[str, list[QueueMessage]] = {}
+    lengths: dict[str, dict[int, int]] = {}
+    for i, name in enumerate(names):
+        chunk = replies[i * per_queue : (i + 1) * per_queue]
+        lengths[name] = {step: int(chunk[2 * j] or 0) for j, step in enumerate(steps)}
+        heads[name] = [
+            QueueMessage.from_raw(raw, position=0, priority_step=step)
+            for step, raw in zip(steps, chunk[1::2], strict=True)
+            if raw is not None
+        ]
+    sent = _history_sent_times(session, [m.task_id for ms in heads.values() for m in ms if m.task_id])
+    now = time.time()
+    summaries = []
+    for name in names:
+        age, source = _oldest_age(heads[name], sent, now)
+        summaries.append(
+            QueueSummary(
+                name=name,
+                length=sum(lengths[name].values()),
+                lengths=lengths[name],
+                sources=tuple(sources[name]),
+                consumers=tuple(consumers.get(name, ())),
+                oldest_age=age,
+                oldest_age_source=source,
+            )
+        )
+    return summaries
+
+
+def _history_sent_times(session: Session | None, task_ids: list[str]) -> dict[str, float]:
+    """When the history recorded these tasks as sent (task-sent events or the dashboard itself)."""
+    if session is None or not task_ids:
+        return {}
+    rows = session.execute(
+        select(TaskRun.task_id, TaskRun.sent_at).where(
+            TaskRun.task_id.in_(task_ids), TaskRun.sent_at.is_not(None)
+        )
+    )
+    return {task_id: as_utc(sent_at).timestamp() for task_id, sent_at in rows}
+
+
+def _oldest_age(
+    heads: Iterable[QueueMessage], sent: dict[str, float], now: float
+) -> tuple[float | None, str | None]:
+    """The age of the longest-waiting head of the sub-lists, when any head's send time is known.
+
+    Each sub-list's right end is its oldest message (kombu pushes on the left), so the oldest
+    message of the queue is one of the heads.
+    """
+    best: tuple[float, str] | None = None
+    for message in heads:
+        if message.sent_at:
+            candidate = (message.sent_at, "message")
+        elif message.task_id and message.task_id in sent:
+            candidate = (sent[message.task_id], "history")
+        else:
+            continue
+        if best is None or candidate[0] < best[0]:
+            best = candidate
+    if best is None:
+        return None, None
+    return max(0.0, now - best[0]), best[1]
+
+
+# --- paging --------------------------------------------------------------------------------------
+
+
+def encode_cursor(sub_index: int, offset: int, sha1: str) -> str:
+    raw = json.dumps({"s": sub_index, "o": offset, "h": sha1}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sub_lists: int) -> tuple[int, int, str]:
+    """(1-based sub-list index, offset from the right end, sha1) of the previous page's last message."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        sub, offset, sha1 = int(data["s"]), int(data["o"]), str(data["h"])
+    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
+        raise DashboardError("the cursor is not valid", field="cursor") from exc
+    if not (1 <= sub <= sub_lists and offset >= 0 and re.fullmatch(r"[0-9a-f]{40}", sha1)):
+        raise DashboardError("the cursor is not valid", field="cursor")
+    return sub, offset, sha1
+
+
+def read_page(
+    client: redis.Redis,
+    layout: BrokerLayout,
+    queue: str,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    position: int = 0,
+    cursor: str | None = None,
+) -> MessagePage:
+    """Messages waiting in ``queue``, next to run first, from ``position`` or after ``cursor``.
+
+    Redis work is O(page): LLEN per priority sub-list and LRANGE of only the slice shown.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise DashboardError(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    if position < 0:
+        raise DashboardError("position must not be negative", field="position")
+    keys = layout.sub_lists(queue)
+    if cursor:
+        sub, offset, sha1 = decode_cursor(cursor, len(keys))
+        args = ["after", sub, offset, limit, ANCHOR_WINDOW, sha1]
+    else:
+        args = ["pos", position, 0, limit, ANCHOR_WINDOW, ""]
+    lengths_raw, start, flat = scripts(client).read_page(keys=keys, args=args, client=client)
+    steps = layout.priority_steps
+    lengths = {step: int(n) for step, n in zip(steps, lengths_raw, strict=True)}
+    messages = []
+    last: tuple[int, int, str] | None = None
+    for i in range(0, len(flat), 3):
+        sub, offset, raw = int(flat[i]), int(flat[i + 1]), flat[i + 2]
+        message = QueueMessage.from_raw(raw, position=int(start) + i // 3, priority_step=steps[sub - 1])
+        messages.append(message)
+        last = (sub, offset, message.sha1)
+    total = sum(lengths.values())
+    next_cursor = None
+    if last and int(start) + len(messages) < total:
+        next_cursor = encode_cursor(*last)
+    return MessagePage(
+        queue=queue,
+        total=total,
+        lengths=lengths,
+        start=int(start),
+        limit=limit,
+        messages=messages,
+        next_cursor=next_cursor,
+    )
+
+
+def naive_read_all(client: redis.Redis, layout: BrokerLayout, queue: str) -> list[QueueMessage]:
+    """The whole queue decoded: LRANGE 0 -1 of every sub-list (the benchmark's baseline only)."""
+    messages: list[QueueMessage] = []
+    for step, key in zip(layout.priority_steps, layout.sub_lists(queue), strict=True):
+        for raw in reversed(client.lrange(key, 0, -1)):
+            messages.append(QueueMessage.from_raw(raw, position=len(messages), priority_step=step))
+    return messages
+
+
+# --- actions -------------------------------------------------------------------------------------
+
+
+def delete_message(client: redis.Redis, layout: BrokerLayout, queue: str, key: str) -> QueueMessage:
+    """Remove exactly one waiting message, by task id or by ``sha1:<hex>`` of its raw bytes.
+
+    Raises ``QueueMessageGone`` when it is no longer waiting (a worker took it first).
+    """
+    if key.startswith("sha1:"):
+        mode, wanted = "sha1", key[5:]
+        if not re.fullmatch(r"[0-9a-f]{40}", wanted):
+            raise DashboardError("not a message sha1", field="task_id")
+    else:
+        mode, wanted = "id", key
+        if not 1 <= len(wanted) <= 255:
+            raise DashboardError("not a task id", field="task_id")
+    found = scripts(client).delete_message(
+        keys=layout.sub_lists(queue), args=[mode, wanted, DELETE_CHUNK], client=client
+    )
+    if not found:
+        raise QueueMessageGone(
+            f"already gone: message {key} is no longer waiting in {queue} "
+            "(a worker took it or it was deleted)"
+        )
+    sub_key, raw = found
+    step = 0
+    for candidate_step, candidate in zip(layout.priority_steps, layout.sub_lists(queue), strict=True):
+        if candidate.encode() == sub_key:
+            step = candidate_step
+    return QueueMessage.from_raw(raw, position=-1, priority_step=step)
+
+
+def purge_queue(client: redis.Redis, layout: BrokerLayout, queue: str) -> int:
+    """Delete every waiting message of ``queue`` (all priority sub-lists) at once; returns how many."""
+    return int(scripts(client).purge_queue(keys=layout.sub_lists(queue), args=[], client=client))
+
+
+# --- held by workers -----------------------------------------------------------------------------
+
+
+def held_messages(
+    client: redis.Redis,
+    layout: BrokerLayout,
+    queue: str,
+    queue_bindings: set[tuple[str, str]],
+    inspected: list[InspectedRequest],
+) -> tuple[list[HeldMessage], bool]:
+    """Messages of ``queue`` that workers took but have not acknowledged, and whether the scan was cut.
+
+    kombu keeps each in its ``unacked`` hash (delivery tag -> [message, exchange, routing key]) and
+    the time it was taken in ``unacked_index``; inspect tells which worker holds it and why.
+    """
+    routes = set(queue_bindings) | {("", queue), (queue, queue)}
+    by_id = {item.task_id: item for item in inspected if item.task_id}
+    held: list[HeldMessage] = []
+    truncated = False
+    entries: list[tuple[bytes, bytes]] = []
+    for scanned, (tag, value) in enumerate(client.hscan_iter(layout.unacked, count=500), start=1):
+        if scanned > HELD_SCAN_LIMIT:
+            truncated = True
+            break
+        entries.append((tag, value))
+    since = {}
+    if entries:
+        scores = client.zmscore(layout.unacked_index, [tag for tag, _ in entries])
+        since = {tag: score for (tag, _), score in zip(entries, scores, strict=True)}
+    for tag, value in entries:
+        item = HeldMessage.from_unacked(value, since.get(tag))
+        route = (item.exchange or "", item.routing_key or "")
+        if route not in routes and item.routing_key != queue:
+            continue
+        report = by_id.pop(item.message.task_id, None) if item.message.task_id else None
+        if report is not None:
+            item = HeldMessage(
+                message=item.message,
+                worker=report.worker,
+                state=report.state,
+                held_since=item.held_since,
+                exchange=item.exchange,
+                routing_key=item.routing_key,
+                eta=report.eta,
+            )
+        held.append(item)
+    held.sort(key=lambda h: h.held_since or 0)
+    return held, truncated
+
+
+def inspected_requests(reserved: dict[str, list], scheduled: dict[str, list]) -> list[InspectedRequest]:
+    requests = []
+    for state, replies in (("reserved", reserved), ("scheduled", scheduled)):
+        for worker, items in replies.items():
+            requests.extend(InspectedRequest.from_reply(worker, state, item) for item in items)
+    return requests

@@ -1,0 +1,224 @@
+"""A Celery beat scheduler that reads schedules from the dashboard's database.
+
+Run it as ``celery -A celery_app:app beat -S dashboard.schedules.scheduler:DatabaseScheduler``.
+
+Each tick: keep (or try to take) the Redis beat lock; only the holder fires. Read the version
+counter (one primary-key read); when it moved, reload only the rows whose ``changed_version`` is
+newer, plus the list of enabled ids to notice deletions. Then fire what is due from an in-memory
+heap: each run is claimed in SQL first (compare-and-set on ``next_run_at``, with its history row)
+and published afterwards, so a restart or a second beat never fires the same due time twice.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from datetime import datetime
+
+from celery.beat import Scheduler
+
+from .. import heartbeat
+from ..timeutil import utcnow
+
+logger = logging.getLogger(__name__)
+
+
+class DatabaseScheduler(Scheduler):
+    """Schedules from SQL, one active beat at a time, edits picked up without a restart."""
+
+    #: Seconds between ticks when nothing is due sooner (``--max-interval`` overrides it).
+    max_interval = 1
+    #: Static entries need no persistence: their state lives in the active beat's memory.
+    sync_every = 60
+
+    def __init__(self, *args, **kwargs):
+        self._flask = None
+        self._context = None
+        self._runs: dict = {}
+        self._queue: list[tuple[float, int, datetime]] = []
+        self._version = -1
+        self._holding = False
+        self._last_heartbeat = 0.0
+        super().__init__(*args, **kwargs)
+
+    # ----------------------------------------------------------------- Scheduler interface
+
+    def setup_schedule(self) -> None:
+        from dashboard import create_app
+
+        from .keys import BeatLock
+
+        self._flask = create_app()
+        self._context = self._flask.app_context()
+        self._context.push()
+        config = self._flask.config
+        self.prefix = config["TASKDECK_KEY_PREFIX"]
+        self.grace = float(config.get("SCHEDULE_MISSED_GRACE", 300.0))
+        ttl = config.get("SCHEDULE_LOCK_TTL") or max(5.0 * float(self.max_interval), 5.0)
+        self.redis = self._flask.extensions["taskdeck_redis"]
+        self.instance = heartbeat.instance_id()
+        self.lock = BeatLock(self.redis, self.prefix, self.instance, float(ttl))
+        self.heartbeat_ttl = float(ttl)
+        self.merge_inplace(self.app.conf.beat_schedule)
+        logger.info("beat: database scheduler %s, lock TTL %.1f s", self.instance, ttl)
+
+    @property
+    def schedule(self) -> dict:
+        """The static ``beat_schedule`` entries (database schedules live in ``self._runs``)."""
+        return self.data
+
+    def tick(self, *args, **kwargs) -> float:
+        """One pass: hold the lock, notice edits, fire what is due; return seconds to sleep."""
+        from ..extensions import db
+
+        try:
+            return self._tick(db.session)
+        except Exception:
+            logger.exception("beat: tick failed; retrying")
+            db.session.rollback()
+            return float(self.max_interval)
+        finally:
+            db.session.remove()  # end the read transaction: never pin an old snapshot
+
+    def sync(self) -> None:
+        """Run state is written as each run is claimed; nothing is left to flush."""
+
+    def close(self) -> None:
+        if self._flask is None:
+            return
+        try:
+            self.lock.release()
+            heartbeat.stop(self.redis, self.prefix, "beat", self.instance)
+        except Exception:  # Redis may already be gone at shutdown
+            logger.warning("beat: could not release the lock at shutdown", exc_info=True)
+        if self._context is not None:
+            self._context.pop()
+            self._context = None
+        super().close()
+
+    @property
+    def info(self) -> str:
+        return "    . db -> dashboard schedules (lock under TASKDECK_KEY_PREFIX)"
+
+    # ----------------------------------------------------------------- the pass itself
+
+    def _tick(self, session) -> float:
+        from .service import current_version
+
+        holding = self.lock.hold()
+        if not holding:
+            if self._holding:
+                logger.warning("beat: lost the lock; standing by")
+            self._holding = False
+            self._beat("standby")
+            return float(self.max_interval)
+        if not self._holding:
+            logger.info("beat: holding the lock; firing schedules")
+            self._holding = True
+            self._reload(session, full=True)
+        else:
+            version = current_version(session)
+            if version != self._version:
+                self._reload(session, full=False)
+        self._fire_due(session)
+        self._fire_static()
+        self._beat("active")
+        return self._sleep_seconds()
+
+    def _reload(self, session, *, full: bool) -> None:
+        from sqlalchemy import select
+
+        from .models import Schedule
+        from .service import ScheduleRun, current_version
+
+        version = current_version(session)
+        query = select(Schedule)
+        if not full:
+            query = query.where(Schedule.changed_version > self._version)
+        else:
+            self._runs = {}
+        for row in session.scalars(query):
+            self._track(ScheduleRun.from_row(row) if row.enabled and row.next_run_at else None, row.id)
+        if not full:
+            enabled = set(session.scalars(select(Schedule.id).where(Schedule.enabled.is_(True))))
+            for gone in set(self._runs) - enabled:
+                del self._runs[gone]
+        self._version = version
+        self._queue = [(run.next_run_at.timestamp(), run.id, run.next_run_at) for run in self._runs.values()]
+        heapq.heapify(self._queue)
+        logger.debug("beat: %d schedules at version %d", len(self._runs), version)
+
+    def _track(self, run, schedule_id: int) -> None:
+        if run is None:
+            self._runs.pop(schedule_id, None)
+        else:
+            self._runs[schedule_id] = run
+
+    def _reload_one(self, session, schedule_id: int) -> None:
+        from .models import Schedule
+        from .service import ScheduleRun
+
+        row = session.get(Schedule, schedule_id, populate_existing=True)
+        run = ScheduleRun.from_row(row) if row is not None and row.enabled and row.next_run_at else None
+        self._track(run, schedule_id)
+        if run is not None:
+            heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
+
+    def _fire_due(self, session) -> None:
+        from .service import claim_due_run, publish
+
+        now = utcnow()
+        horizon = now.timestamp()
+        while self._queue and self._queue[0][0] <= horizon:
+            _, schedule_id, due = heapq.heappop(self._queue)
+            run = self._runs.get(schedule_id)
+            if run is None or run.next_run_at != due:
+                continue  # stale heap entry: edited, disabled or deleted since
+            claim = claim_due_run(session, run, utcnow(), self.grace)
+            if claim.outcome == "lost":
+                self._reload_one(session, schedule_id)
+                continue
+            if claim.outcome == "missed":
+                logger.warning(
+                    "beat: %s missed %d run(s) from %s (beyond the grace period)", run.name, claim.missed, due
+                )
+            else:
+                try:
+                    publish(self.app, run, claim.task_id, due)
+                    logger.info("beat: sent %s (%s) due %s as %s", run.name, run.task, due, claim.task_id)
+                except Exception:
+                    logger.exception("beat: could not send %s; its run due %s is lost", run.name, due)
+            run.next_run_at = claim.next_run_at
+            if run.next_run_at is None:
+                self._runs.pop(schedule_id, None)
+            else:
+                heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
+
+    def _fire_static(self) -> None:
+        for entry in list(self.data.values()):
+            is_due, _ = entry.is_due()
+            if is_due:
+                self.apply_entry(self.reserve(entry))
+
+    def _sleep_seconds(self) -> float:
+        wait = float(self.max_interval)
+        if self._queue:
+            wait = min(wait, max(0.0, self._queue[0][0] - time.time()))
+        for entry in self.data.values():
+            wait = min(wait, max(0.0, entry.is_due()[1]))
+        return wait
+
+    def _beat(self, role: str) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat < 1.0:
+            return
+        self._last_heartbeat = now
+        info = {
+            "role": role,
+            "schedules": len(self._runs) if role == "active" else None,
+            "version": self._version,
+        }
+        heartbeat.beat(
+            self.redis, self.prefix, "beat", ttl=self.heartbeat_ttl, info=info, instance=self.instance
+        )

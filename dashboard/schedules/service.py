@@ -1,0 +1,849 @@
+"""Schedules: validation, changes (each bumping the version counter), runs, beat status.
+
+No request objects here: the pages, the JSON API and the beat scheduler all call these.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import redis
+from celery import Celery
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import heartbeat
+from ..errors import DashboardError, NotFound, Unprocessable
+from ..history.service import record_sent
+from ..registry.service import check_arguments, require_task
+from ..timeutil import as_utc, utcnow
+from .keys import beat_lock_key, registered_cache_key
+from .models import Schedule, ScheduleVersion
+from .timing import (
+    KINDS,
+    UNITS,
+    InvalidSchedule,
+    Timing,
+    cron_fields,
+    describe,
+    interval_seconds,
+    parse_local,
+    zone,
+)
+
+SCHEDULE_HEADER = "taskdeck_schedule_id"
+DUE_HEADER = "taskdeck_due_at"
+DEFAULT_MISSED_GRACE = 300.0  # seconds; SCHEDULE_MISSED_GRACE
+EDITABLE = (
+    "name",
+    "task",
+    "kind",
+    "timezone",
+    "run_at",
+    "interval_every",
+    "interval_unit",
+    "cron",
+    "args",
+    "kwargs",
+    "queue",
+    "priority",
+    "expires_seconds",
+    "start_at",
+    "end_at",
+    "description",
+)
+
+
+class DuplicateName(Unprocessable):
+    """Another schedule already has that name."""
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@dataclass
+class ScheduleSpec:
+    """A validated schedule definition, ready to store."""
+
+    name: str
+    task: str
+    kind: str
+    timezone: str
+    run_at: datetime | None
+    interval_every: int | None
+    interval_unit: str | None
+    cron: str | None
+    args: list
+    kwargs: dict
+    queue: str | None
+    priority: int | None
+    expires_seconds: int | None
+    start_at: datetime | None
+    end_at: datetime | None
+    description: str | None
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(
+            kind=self.kind,
+            timezone=self.timezone,
+            run_at=self.run_at,
+            every_seconds=interval_seconds(self.interval_every, self.interval_unit)
+            if self.kind == "interval"
+            else None,
+            cron=self.cron,
+            start_at=self.start_at,
+            end_at=self.end_at,
+        )
+
+
+def _text(data: dict, name: str, *, required: bool = False, limit: int = 255) -> str | None:
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise Unprocessable(f"{name.replace('_', ' ')} is required", field=name)
+        return None
+    if not isinstance(value, str):
+        raise Unprocessable(f"{name.replace('_', ' ')} must be text", field=name)
+    value = value.strip()
+    if len(value) > limit:
+        raise Unprocessable(f"{name.replace('_', ' ')} is longer than {limit} characters", field=name)
+    return value
+
+
+def _optional_int(data: dict, name: str, low: int, high: int | None = None) -> int | None:
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise Unprocessable(f"{name.replace('_', ' ')} must be a whole number", field=name)
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise Unprocessable(f"{name.replace('_', ' ')} must be a whole number", field=name) from None
+    if number < low or (high is not None and number > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise Unprocessable(f"{name.replace('_', ' ')} must be {bounds}", field=name)
+    return number
+
+
+def _json_value(data: dict, name: str, expected: type, default: object, max_bytes: int):
+    value = data.get(name, default)
+    if value is None or value == "":
+        value = default
+    if isinstance(value, str):
+        if len(value.encode()) > max_bytes:
+            raise Unprocessable(f"{name} is larger than {max_bytes} bytes", field=name)
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise Unprocessable(f"{name} is not valid JSON: {exc}", field=name) from None
+    kind = "a JSON list" if expected is list else "a JSON object"
+    if not isinstance(value, expected):
+        raise Unprocessable(f"{name} must be {kind}", field=name)
+    if len(json.dumps(value).encode()) > max_bytes:
+        raise Unprocessable(f"{name} is larger than {max_bytes} bytes", field=name)
+    return value
+
+
+def parse_spec(data: dict, celery_app: Celery, *, max_payload: int, check_task: bool = True) -> ScheduleSpec:
+    """Validate a schedule definition from a form or the API; raise with the offending field."""
+    if not isinstance(data, dict):
+        raise DashboardError("a schedule must be a JSON object")
+    name = _text(data, "name", required=True, limit=200)
+    task_name = _text(data, "task", required=True)
+    kind = _text(data, "kind", required=True)
+    if kind not in KINDS:
+        raise Unprocessable(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    tz_name = _text(data, "timezone") or "UTC"
+    tz = zone(tz_name)
+    run_at = interval_every = interval_unit = cron = None
+    if kind == "once":
+        run_at = parse_local(data.get("run_at"), tz, "run_at")
+        if run_at is None:
+            raise InvalidSchedule("a one-time schedule needs a run time", field="run_at")
+    elif kind == "interval":
+        interval_unit = _text(data, "interval_unit") or "seconds"
+        if interval_unit not in UNITS:
+            raise InvalidSchedule(f"unit must be one of {', '.join(UNITS)}", field="interval_unit")
+        interval_seconds(data.get("interval_every"), interval_unit)
+        interval_every = int(str(data.get("interval_every")).strip())
+    else:
+        cron, _ = cron_fields(data.get("cron") or "")
+    args = _json_value(data, "args", list, [], max_payload)
+    kwargs = _json_value(data, "kwargs", dict, {}, max_payload)
+    if check_task:
+        task = require_task(celery_app, task_name)
+        check_arguments(task, args, kwargs)
+    start_at = parse_local(data.get("start_at"), tz, "start_at")
+    end_at = parse_local(data.get("end_at"), tz, "end_at")
+    if start_at and end_at and end_at <= start_at:
+        raise InvalidSchedule("the end must be after the start", field="end_at")
+    spec = ScheduleSpec(
+        name=name,
+        task=task_name,
+        kind=kind,
+        timezone=tz_name,
+        run_at=run_at,
+        interval_every=interval_every,
+        interval_unit=interval_unit,
+        cron=cron,
+        args=args,
+        kwargs=kwargs,
+        queue=_text(data, "queue"),
+        priority=_optional_int(data, "priority", 0, 255),
+        expires_seconds=_optional_int(data, "expires_seconds", 1),
+        start_at=start_at,
+        end_at=end_at,
+        description=_text(data, "description", limit=2000),
+    )
+    if kind == "cron" and spec.timing.next_after(utcnow()) is None and not end_at:
+        raise InvalidSchedule("this cron expression never fires", field="cron")
+    return spec
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "y")
+    return bool(value)
+
+
+# --------------------------------------------------------------------------- version counter
+
+
+def bump_version(session: Session) -> int:
+    """Increment the counter inside the caller's transaction and return the new value."""
+    session.execute(
+        update(ScheduleVersion).where(ScheduleVersion.id == 1).values(value=ScheduleVersion.value + 1)
+    )
+    return session.execute(select(ScheduleVersion.value).where(ScheduleVersion.id == 1)).scalar_one()
+
+
+def current_version(session: Session) -> int:
+    """The counter's value (one primary-key read: beat's cheap check each tick)."""
+    return session.execute(select(ScheduleVersion.value).where(ScheduleVersion.id == 1)).scalar_one()
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def timing_of(schedule: Schedule) -> Timing:
+    return Timing(
+        kind=schedule.kind,
+        timezone=schedule.timezone,
+        run_at=as_utc(schedule.run_at),
+        every_seconds=(schedule.interval_every or 0) * UNITS.get(schedule.interval_unit or "seconds", 1)
+        if schedule.kind == "interval"
+        else None,
+        cron=schedule.cron,
+        start_at=as_utc(schedule.start_at),
+        end_at=as_utc(schedule.end_at),
+    )
+
+
+def get_schedule(session: Session, schedule_id: int) -> Schedule:
+    schedule = session.get(Schedule, schedule_id)
+    if schedule is None:
+        raise NotFound(f"no schedule with id {schedule_id}")
+    return schedule
+
+
+def list_schedules(
+    session: Session, *, task: str | None = None, enabled: bool | None = None
+) -> list[Schedule]:
+    """Schedules by name, optionally only one task's or only enabled/disabled ones."""
+    query = select(Schedule).order_by(Schedule.name)
+    if task:
+        query = query.where(Schedule.task == task)
+    if enabled is not None:
+        query = query.where(Schedule.enabled.is_(enabled))
+    return list(session.scalars(query))
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = as_utc(value)
+    return value.isoformat() if value else None
+
+
+def _wall(value: datetime | None, tz_name: str) -> str | None:
+    """An instant as wall time in the schedule's zone, for export (round-trips through import)."""
+    value = as_utc(value)
+    return value.astimezone(zone(tz_name)).replace(tzinfo=None).isoformat() if value else None
+
+
+def to_dict(schedule: Schedule) -> dict:
+    """The API/export shape of a schedule: its definition, then its run state."""
+    return {
+        "id": schedule.id,
+        "name": schedule.name,
+        "task": schedule.task,
+        "kind": schedule.kind,
+        "timezone": schedule.timezone,
+        "run_at": _wall(schedule.run_at, schedule.timezone),
+        "interval_every": schedule.interval_every,
+        "interval_unit": schedule.interval_unit,
+        "cron": schedule.cron,
+        "args": json.loads(schedule.args or "[]"),
+        "kwargs": json.loads(schedule.kwargs or "{}"),
+        "queue": schedule.queue,
+        "priority": schedule.priority,
+        "expires_seconds": schedule.expires_seconds,
+        "start_at": _wall(schedule.start_at, schedule.timezone),
+        "end_at": _wall(schedule.end_at, schedule.timezone),
+        "enabled": schedule.enabled,
+        "description": schedule.description,
+        "human": describe(timing_of(schedule)),
+        "next_run_at": _iso(schedule.next_run_at),
+        "last_run_at": _iso(schedule.last_run_at),
+        "last_task_id": schedule.last_task_id,
+        "total_run_count": schedule.total_run_count,
+        "missed_run_count": schedule.missed_run_count,
+        "last_missed_at": _iso(schedule.last_missed_at),
+    }
+
+
+def definition_of(schedule: Schedule) -> dict:
+    """The editable fields of a schedule, as the form and import take them."""
+    data = to_dict(schedule)
+    return {key: data[key] for key in EDITABLE}
+
+
+# --------------------------------------------------------------------------- changes
+
+
+def _apply(schedule: Schedule, spec: ScheduleSpec) -> None:
+    for key in EDITABLE:
+        value = getattr(spec, key)
+        if key in ("args", "kwargs"):
+            value = json.dumps(value)
+        setattr(schedule, key, value)
+
+
+def plan_next_run(schedule: Schedule, now: datetime) -> None:
+    """Set ``next_run_at`` (and an interval's grid origin) for an enabled schedule, from ``now``."""
+    if not schedule.enabled:
+        schedule.next_run_at = None
+        return
+    timing = timing_of(schedule)
+    if schedule.kind == "interval":
+        schedule.anchor_at = as_utc(schedule.start_at) or now.replace(microsecond=0)
+    schedule.next_run_at = timing.next_after(now, as_utc(schedule.anchor_at))
+
+
+def _refuse_past_once(spec: ScheduleSpec, now: datetime, previous: Schedule | None, enabling: bool) -> None:
+    if spec.kind != "once" or spec.run_at is None or spec.run_at > now:
+        return
+    unchanged = previous is not None and previous.kind == "once" and as_utc(previous.run_at) == spec.run_at
+    if not unchanged or enabling:
+        raise InvalidSchedule("the run time is in the past", field="run_at")
+
+
+def _commit_change(session: Session, schedule: Schedule | None = None) -> None:
+    version = bump_version(session)
+    if schedule is not None:
+        schedule.changed_version = version
+        schedule.updated_at = utcnow()
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise DuplicateName("another schedule already has this name", field="name") from None
+
+
+def _check_name_free(session: Session, name: str, own_id: int | None) -> None:
+    other = session.execute(select(Schedule.id).where(Schedule.name == name)).scalar_one_or_none()
+    if other is not None and other != own_id:
+        raise DuplicateName(f"another schedule is already called {name!r}", field="name")
+
+
+def create_schedule(
+    session: Session, celery_app: Celery, data: dict, *, max_payload: int, now: datetime | None = None
+) -> Schedule:
+    """Store a new schedule; it stays disabled unless ``enable_now``/``enabled`` is true."""
+    now = now or utcnow()
+    spec = parse_spec(data, celery_app, max_payload=max_payload)
+    enabled = _truthy(data.get("enable_now")) or _truthy(data.get("enabled"))
+    _refuse_past_once(spec, now, None, True)
+    _check_name_free(session, spec.name, None)
+    schedule = Schedule(enabled=enabled, total_run_count=0, missed_run_count=0)
+    _apply(schedule, spec)
+    plan_next_run(schedule, now)
+    session.add(schedule)
+    _commit_change(session, schedule)
+    return schedule
+
+
+def update_schedule(
+    session: Session,
+    celery_app: Celery,
+    schedule_id: int,
+    data: dict,
+    *,
+    max_payload: int,
+    partial: bool = False,
+    now: datetime | None = None,
+) -> Schedule:
+    """Replace (or, with ``partial``, patch) a schedule's definition; its next run is replanned."""
+    now = now or utcnow()
+    schedule = get_schedule(session, schedule_id)
+    merged = {**definition_of(schedule), **data} if partial else dict(data)
+    spec = parse_spec(merged, celery_app, max_payload=max_payload)
+    enabled = schedule.enabled
+    if "enabled" in data:
+        enabled = _truthy(data["enabled"])
+    elif _truthy(data.get("enable_now")):
+        enabled = True
+    _refuse_past_once(spec, now, schedule, enabled and not schedule.enabled)
+    if spec.kind == "once" and spec.run_at is not None and spec.run_at <= now:
+        enabled = False  # an already-passed one-time run stays done
+    _check_name_free(session, spec.name, schedule.id)
+    _apply(schedule, spec)
+    schedule.enabled = enabled
+    plan_next_run(schedule, now)
+    _commit_change(session, schedule)
+    return schedule
+
+
+def set_enabled(
+    session: Session, schedule_id: int, enabled: bool, *, now: datetime | None = None
+) -> Schedule:
+    """Enable (planning the next run from now) or disable a schedule."""
+    now = now or utcnow()
+    schedule = get_schedule(session, schedule_id)
+    if enabled and schedule.kind == "once" and (as_utc(schedule.run_at) or now) <= now:
+        raise InvalidSchedule("this one-time schedule's run time has passed; edit it first", field="run_at")
+    if schedule.enabled != enabled or (enabled and schedule.next_run_at is None):
+        schedule.enabled = enabled
+        plan_next_run(schedule, now)
+        _commit_change(session, schedule)
+    return schedule
+
+
+def delete_schedule(session: Session, schedule_id: int) -> None:
+    schedule = get_schedule(session, schedule_id)
+    session.delete(schedule)
+    _commit_change(session)
+
+
+def duplicate_schedule(session: Session, schedule_id: int) -> Schedule:
+    """A disabled copy named "<name> (copy)", "<name> (copy 2)", ..."""
+    original = get_schedule(session, schedule_id)
+    base = f"{original.name} (copy"
+    taken = set(session.scalars(select(Schedule.name).where(Schedule.name.like(f"{base}%"))))
+    name = f"{base})"
+    number = 2
+    while name in taken:
+        name = f"{base} {number})"
+        number += 1
+    copy = Schedule(name=name[:200], enabled=False, total_run_count=0, missed_run_count=0)
+    for key in EDITABLE:
+        if key != "name":
+            setattr(copy, key, getattr(original, key))
+    session.add(copy)
+    _commit_change(session, copy)
+    return copy
+
+
+def import_schedules(
+    session: Session, celery_app: Celery, items: object, *, max_payload: int, now: datetime | None = None
+) -> tuple[int, int]:
+    """Create or (by name) update every schedule in ``items``, all or nothing.
+
+    Returns (created, updated). Imported schedules keep their ``enabled`` flag only when it is
+    given; new ones are disabled by default.
+    """
+    now = now or utcnow()
+    if not isinstance(items, list):
+        raise DashboardError("an import must be a JSON list of schedules", field="file")
+    specs = []
+    seen: set[str] = set()
+    for index, item in enumerate(items, start=1):
+        try:
+            spec = parse_spec(item, celery_app, max_payload=max_payload)
+        except DashboardError as exc:
+            raise type(exc)(f"schedule #{index}: {exc.message}", field=exc.field) from None
+        if spec.name in seen:
+            raise DuplicateName(f"schedule #{index}: the name {spec.name!r} appears twice", field="name")
+        seen.add(spec.name)
+        specs.append((spec, item))
+    existing = {s.name: s for s in session.scalars(select(Schedule).where(Schedule.name.in_(seen)))}
+    created = updated = 0
+    version = bump_version(session)
+    for spec, item in specs:
+        schedule = existing.get(spec.name)
+        if schedule is None:
+            schedule = Schedule(enabled=False, total_run_count=0, missed_run_count=0)
+            session.add(schedule)
+            created += 1
+        else:
+            updated += 1
+        if "enabled" in item:
+            schedule.enabled = _truthy(item["enabled"])
+        _apply(schedule, spec)
+        if spec.kind == "once" and spec.run_at is not None and spec.run_at <= now:
+            schedule.enabled = False
+        plan_next_run(schedule, now)
+        schedule.changed_version = version
+        schedule.updated_at = now
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise DuplicateName("an imported name clashes with an existing schedule", field="name") from None
+    return created, updated
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def publish(celery_app: Celery, schedule: ScheduleRun, task_id: str, due: datetime | None) -> None:
+    """Send one run of a schedule to the broker, tagged with the schedule id (and due time)."""
+    headers = {SCHEDULE_HEADER: str(schedule.id)}
+    if due is not None:
+        headers[DUE_HEADER] = due.isoformat()
+    options: dict = {"task_id": task_id, "headers": headers}
+    if schedule.queue:
+        options["queue"] = schedule.queue
+    if schedule.priority is not None:
+        options["priority"] = schedule.priority
+    if schedule.expires_seconds:
+        options["expires"] = schedule.expires_seconds
+    celery_app.send_task(schedule.task, args=schedule.args, kwargs=schedule.kwargs, **options)
+
+
+@dataclass
+class ScheduleRun:
+    """What beat keeps in memory per enabled schedule: enough to fire it without a query."""
+
+    id: int
+    name: str
+    task: str
+    kind: str
+    timing: Timing
+    args: list
+    kwargs: dict
+    queue: str | None
+    priority: int | None
+    expires_seconds: int | None
+    anchor_at: datetime | None
+    next_run_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Schedule) -> ScheduleRun:
+        return cls(
+            id=row.id,
+            name=row.name,
+            task=row.task,
+            kind=row.kind,
+            timing=timing_of(row),
+            args=json.loads(row.args or "[]"),
+            kwargs=json.loads(row.kwargs or "{}"),
+            queue=row.queue,
+            priority=row.priority,
+            expires_seconds=row.expires_seconds,
+            anchor_at=as_utc(row.anchor_at),
+            next_run_at=as_utc(row.next_run_at),
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming one due run: fired (with a task id), missed, or lost to another."""
+
+    outcome: str  # "fire" | "missed" | "lost"
+    task_id: str | None = None
+    next_run_at: datetime | None = None
+    missed: int = 0
+
+
+def claim_due_run(session: Session, run: ScheduleRun, now: datetime, grace: float) -> Claim:
+    """Record a due run (or the runs missed beyond the grace period) in SQL before publishing.
+
+    Every due time is accounted for exactly once: fired when it is at most ``grace`` seconds
+    old (so a beat that was down catches up run by run), otherwise counted as missed. The update
+    only applies while the row still says ``next_run_at == due`` and is enabled, so two beats
+    (or a beat and an edit) never both claim one due time. A fired run's history row is written
+    in the same transaction.
+    """
+    due = run.next_run_at
+    cutoff = now - timedelta(seconds=grace)
+    values: dict = {}
+    missed = 0
+    task_id = None
+    if due < cutoff:
+        missed, next_run = _skip_missed(run, due, cutoff)
+        values.update(missed_run_count=Schedule.missed_run_count + missed, last_missed_at=due)
+    else:
+        next_run = None if run.kind == "once" else run.timing.next_after(due, run.anchor_at)
+        task_id = str(uuid.uuid4())
+        values.update(last_run_at=now, last_task_id=task_id, total_run_count=Schedule.total_run_count + 1)
+    values["next_run_at"] = next_run
+    if run.kind == "once" or next_run is None:
+        values["enabled"] = run.kind != "once"
+        values["changed_version"] = bump_version(session)
+    result = session.execute(
+        update(Schedule)
+        .where(Schedule.id == run.id, Schedule.next_run_at == due, Schedule.enabled.is_(True))
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        return Claim("lost")
+    if task_id is None:
+        session.commit()
+        return Claim("missed", next_run_at=next_run, missed=missed)
+    record_sent(
+        session,
+        task_id=task_id,
+        name=run.task,
+        args=json.dumps(run.args),
+        kwargs=json.dumps(run.kwargs),
+        queue=run.queue,
+        origin="schedule",
+        origin_ref=str(run.id),
+    )  # commits the run state and the history row together
+    return Claim("fire", task_id=task_id, next_run_at=next_run)
+
+
+def _skip_missed(run: ScheduleRun, due: datetime, cutoff: datetime) -> tuple[int, datetime | None]:
+    """How many due times from ``due`` fall before ``cutoff``, and the first one that does not."""
+    if run.kind == "once":
+        return 1, None
+    if run.kind == "interval":
+        step = timedelta(seconds=run.timing.every_seconds)
+        skipped = int((cutoff - due) / step) + 1
+        candidate = due + skipped * step
+        if run.timing.end_at is not None and candidate > run.timing.end_at:
+            candidate = None
+        return skipped, candidate
+    skipped, candidate = 0, due
+    while candidate is not None and candidate < cutoff and skipped < 100_000:
+        skipped += 1
+        candidate = run.timing.next_after(candidate, run.anchor_at)
+    return skipped, candidate
+
+
+def trigger_now(
+    session: Session, celery_app: Celery, schedule_id: int, *, now: datetime | None = None
+) -> str:
+    """Send one run now, outside the schedule's timetable; returns the Celery task id."""
+    now = now or utcnow()
+    schedule = get_schedule(session, schedule_id)
+    require_task(celery_app, schedule.task)
+    run = ScheduleRun.from_row(schedule)
+    task_id = str(uuid.uuid4())
+    schedule.last_run_at = now
+    schedule.last_task_id = task_id
+    schedule.total_run_count = (schedule.total_run_count or 0) + 1
+    record_sent(
+        session,
+        task_id=task_id,
+        name=schedule.task,
+        args=schedule.args,
+        kwargs=schedule.kwargs,
+        queue=schedule.queue,
+        origin="schedule",
+        origin_ref=str(schedule.id),
+    )
+    publish(celery_app, run, task_id, None)
+    return task_id
+
+
+# --------------------------------------------------------------------------- preview
+
+
+@dataclass(frozen=True)
+class RunTime:
+    """One upcoming run, shown in the schedule's zone and the operator's."""
+
+    at: datetime
+    schedule_zone: str
+    operator_zone: str
+
+    def to_json(self) -> dict:
+        return {
+            "at": self.at.isoformat(),
+            "schedule_zone": self.schedule_zone,
+            "operator_zone": self.operator_zone,
+        }
+
+
+@dataclass
+class Preview:
+    """What the form shows while typing: the human text and next runs, or the precise error."""
+
+    human: str | None = None
+    runs: list[RunTime] = field(default_factory=list)
+    error: str | None = None
+    field: str | None = None
+
+    def to_json(self) -> dict:
+        if self.error:
+            return {"error": self.error, "field": self.field}
+        return {"human": self.human, "runs": [run.to_json() for run in self.runs]}
+
+
+def run_times(timing: Timing, instants: list[datetime], operator_zone: str) -> list[RunTime]:
+    own = zone(timing.timezone)
+    viewer = zone(operator_zone)
+    fmt = "%Y-%m-%d %H:%M:%S %Z"
+    return [
+        RunTime(at, at.astimezone(own).strftime(fmt), at.astimezone(viewer).strftime(fmt)) for at in instants
+    ]
+
+
+def preview(data: dict, operator_zone: str, *, count: int = 5, now: datetime | None = None) -> Preview:
+    """Next ``count`` runs of an unsaved definition (only the timing fields are read)."""
+    now = now or utcnow()
+    try:
+        kind = data.get("kind") or "cron"
+        if kind not in KINDS:
+            raise InvalidSchedule(f"kind must be one of {', '.join(KINDS)}", field="kind")
+        tz_name = (data.get("timezone") or "UTC").strip()
+        tz = zone(tz_name)
+        timing = Timing(kind=kind, timezone=tz_name)
+        if kind == "once":
+            run_at = parse_local(data.get("run_at"), tz, "run_at")
+            if run_at is None:
+                raise InvalidSchedule("a one-time schedule needs a run time", field="run_at")
+            if run_at <= now:
+                raise InvalidSchedule("the run time is in the past", field="run_at")
+            timing = Timing(kind=kind, timezone=tz_name, run_at=run_at)
+        elif kind == "interval":
+            seconds = interval_seconds(data.get("interval_every"), data.get("interval_unit") or "seconds")
+            timing = Timing(kind=kind, timezone=tz_name, every_seconds=seconds)
+        else:
+            cron, _ = cron_fields(data.get("cron") or "")
+            timing = Timing(kind=kind, timezone=tz_name, cron=cron)
+        start_at = parse_local(data.get("start_at"), tz, "start_at")
+        end_at = parse_local(data.get("end_at"), tz, "end_at")
+        timing = Timing(**{**timing.__dict__, "start_at": start_at, "end_at": end_at})
+        instants = timing.upcoming(
+            now, max(1, min(count, 100)), anchor=start_at or now.replace(microsecond=0)
+        )
+        if kind == "cron" and not instants and not end_at:
+            raise InvalidSchedule("this cron expression never fires", field="cron")
+        return Preview(human=describe(timing), runs=run_times(timing, instants, operator_zone))
+    except DashboardError as exc:
+        return Preview(error=exc.message, field=exc.field)
+
+
+def next_runs(
+    schedule: Schedule, operator_zone: str, count: int, *, now: datetime | None = None
+) -> list[RunTime]:
+    """The next ``count`` runs of a stored schedule (whether or not it is enabled)."""
+    now = now or utcnow()
+    timing = timing_of(schedule)
+    anchor = as_utc(schedule.anchor_at) or as_utc(schedule.start_at) or now.replace(microsecond=0)
+    return run_times(timing, timing.upcoming(now, max(1, min(count, 100)), anchor=anchor), operator_zone)
+
+
+# --------------------------------------------------------------------------- workers and beat
+
+
+def registered_on_live_workers(
+    client: redis.Redis, prefix: str, celery_app: Celery, timeout: float
+) -> set[str]:
+    """Task names registered on at least one worker answering inspect (cached in Redis for 10 s)."""
+    key = registered_cache_key(prefix)
+    cached = client.get(key)
+    if cached is not None:
+        return set(json.loads(cached))
+    try:
+        replies = celery_app.control.inspect(timeout=timeout).registered() or {}
+    except Exception:  # kombu raises transport-specific errors; treat as "no worker answered"
+        replies = {}
+    names = sorted({name.split(" ")[0] for tasks in replies.values() for name in (tasks or [])})
+    client.set(key, json.dumps(names), ex=10)
+    return set(names)
+
+
+@dataclass(frozen=True)
+class BeatInstance:
+    instance: str
+    at: datetime
+    role: str
+    schedules: int | None
+
+
+@dataclass(frozen=True)
+class BeatStatus:
+    """Who holds the beat lock and when each beat instance last ticked."""
+
+    holder: str | None
+    lock_ttl_ms: int | None
+    instances: list[BeatInstance]
+
+    @property
+    def last_tick(self) -> datetime | None:
+        ticks = [i.at for i in self.instances if i.instance == self.holder] or [i.at for i in self.instances]
+        return max(ticks) if ticks else None
+
+    def to_json(self) -> dict:
+        return {
+            "holder": self.holder,
+            "lock_ttl_ms": self.lock_ttl_ms,
+            "last_tick": self.last_tick.isoformat() if self.last_tick else None,
+            "instances": [
+                {"instance": i.instance, "at": i.at.isoformat(), "role": i.role, "schedules": i.schedules}
+                for i in self.instances
+            ],
+        }
+
+
+def beat_status(client: redis.Redis, prefix: str) -> BeatStatus:
+    """The lock holder and the beat heartbeats (for the overview's beat tile)."""
+    key = beat_lock_key(prefix)
+    holder = client.get(key)
+    ttl = client.pttl(key) if holder is not None else None
+    instances = [
+        BeatInstance(
+            beat.instance,
+            datetime.fromtimestamp(beat.at, UTC),
+            str(beat.info.get("role", "unknown")),
+            beat.info.get("schedules"),
+        )
+        for beat in heartbeat.alive(client, prefix, "beat")
+    ]
+    return BeatStatus(holder.decode() if holder else None, ttl if ttl and ttl > 0 else None, instances)
+
+
+@dataclass(frozen=True)
+class StaticEntry:
+    """A ``beat_schedule`` entry from the Celery configuration (read-only here)."""
+
+    name: str
+    task: str
+    schedule: str
+    args: str
+    kwargs: str
+    options: str
+
+    @classmethod
+    def from_config(cls, name: str, entry: dict) -> StaticEntry:
+        return cls(
+            name=name,
+            task=str(entry.get("task", "")),
+            schedule=_describe_celery_schedule(entry.get("schedule")),
+            args=json.dumps(list(entry.get("args") or ()), default=str),
+            kwargs=json.dumps(dict(entry.get("kwargs") or {}), default=str),
+            options=json.dumps(dict(entry.get("options") or {}), default=str),
+        )
+
+
+def _describe_celery_schedule(value: object) -> str:
+    if isinstance(value, int | float):
+        return f"every {value:g} s"
+    if isinstance(value, timedelta):
+        return f"every {value.total_seconds():g} s"
+    return str(value)
+
+
+def static_entries(celery_app: Celery) -> list[StaticEntry]:
+    """The Celery app's own ``beat_schedule``, by name."""
+    config = celery_app.conf.beat_schedule or {}
+    return [StaticEntry.from_config(name, entry) for name, entry in sorted(config.items())]

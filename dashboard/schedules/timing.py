@@ -1,0 +1,216 @@
+"""When a schedule runs: pure functions of (schedule spec, instant), no database, no clock of their own.
+
+Every function takes the current instant as an argument so tests (and the preview) control time.
+Times in and out are timezone-aware UTC datetimes; wall-clock rules are applied in the schedule's
+own IANA zone:
+
+* a wall time that happens twice (DST fall-back) fires once, at its first occurrence;
+* a wall time that does not exist (DST spring-forward) fires once, at the first valid instant
+  after the gap (the moment the clocks jump), however many skipped times map there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from croniter import croniter
+from croniter.croniter import CroniterError
+
+from ..errors import Unprocessable
+
+KINDS = ("once", "interval", "cron")
+UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+# A cron search gives up after this many candidates (e.g. "0 0 30 2 *" never matches).
+_CRON_SEARCH_LIMIT = 5000
+
+
+class InvalidSchedule(Unprocessable):
+    """A schedule definition that cannot run: bad cron, interval, zone or run time."""
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The IANA zone called ``name``; InvalidSchedule (field ``timezone``) when unknown."""
+    if not name or not isinstance(name, str):
+        raise InvalidSchedule("a time zone is required, e.g. UTC or Europe/Paris", field="timezone")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
+        raise InvalidSchedule(
+            f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)", field="timezone"
+        ) from None
+
+
+def zone_names() -> list[str]:
+    """Every IANA zone name, sorted (for the form's suggestions)."""
+    return sorted(available_timezones())
+
+
+def cron_fields(expression: str) -> tuple[str, bool]:
+    """Normalised cron text and whether it has a leading seconds field; raise InvalidSchedule."""
+    if not isinstance(expression, str) or not expression.strip():
+        raise InvalidSchedule("a cron expression is required, e.g. */5 * * * *", field="cron")
+    parts = expression.split()
+    if len(parts) not in (5, 6):
+        raise InvalidSchedule(
+            f"a cron expression has 5 fields (minute hour day month weekday) or 6 with a leading "
+            f"seconds field; {len(parts)} given",
+            field="cron",
+        )
+    text = " ".join(parts)
+    with_seconds = len(parts) == 6
+    if not croniter.is_valid(text, second_at_beginning=with_seconds):
+        raise InvalidSchedule(f"invalid cron expression {text!r}", field="cron")
+    return text, with_seconds
+
+
+def interval_seconds(every: object, unit: object) -> int:
+    """The interval in seconds; InvalidSchedule for zero, negative or non-integer values."""
+    if unit not in UNITS:
+        raise InvalidSchedule(f"unit must be one of {', '.join(UNITS)}", field="interval_unit")
+    if isinstance(every, bool) or not isinstance(every, int):
+        try:
+            every = int(str(every).strip())
+        except ValueError:
+            raise InvalidSchedule("the interval must be a whole number", field="interval_every") from None
+    if every <= 0:
+        raise InvalidSchedule("the interval must be greater than zero", field="interval_every")
+    return every * UNITS[unit]
+
+
+def wall_to_utc(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The instant a naive wall-clock time in ``tz`` denotes, by the DST rules above."""
+    first = wall.replace(tzinfo=tz, fold=0)
+    second = wall.replace(tzinfo=tz, fold=1)
+    first_utc = first.astimezone(UTC)
+    if first_utc.astimezone(tz).replace(tzinfo=None) == wall:
+        return first_utc  # exists (when ambiguous, fold=0 is the first occurrence)
+    # In a gap: fold=1 reads it with the later offset (an instant before the jump), fold=0 with
+    # the earlier one (after the jump). The jump is the first whole second whose wall time is
+    # at or past ``wall``; zone transitions fall on whole seconds.
+    lo, hi = sorted((int(second.astimezone(UTC).timestamp()), int(first_utc.timestamp())))
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).replace(tzinfo=None) >= wall:
+            hi = mid
+        else:
+            lo = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+def cron_after(expression: str, tz: ZoneInfo, after: datetime) -> datetime | None:
+    """The first run of ``expression`` in ``tz`` strictly after ``after`` (UTC), or None."""
+    text, with_seconds = cron_fields(expression)
+    wall = after.astimezone(tz).replace(tzinfo=None)
+    # Start one hour of wall time early: after a fall-back the wall clock repeats, so runs in
+    # the repeated hour are found and then discarded by the instant comparison below.
+    it = croniter(text, wall - timedelta(hours=1), second_at_beginning=with_seconds)
+    for _ in range(_CRON_SEARCH_LIMIT):
+        try:
+            candidate = it.get_next(datetime)
+        except CroniterError:
+            return None
+        instant = wall_to_utc(candidate, tz)
+        if instant > after:
+            return instant
+    return None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The part of a schedule that decides when it runs."""
+
+    kind: str
+    timezone: str = "UTC"
+    run_at: datetime | None = None  # once: the UTC instant
+    every_seconds: int | None = None  # interval
+    cron: str | None = None
+    start_at: datetime | None = None  # UTC
+    end_at: datetime | None = None  # UTC
+
+    def next_after(self, after: datetime, anchor: datetime | None = None) -> datetime | None:
+        """The first due instant strictly after ``after``; ``anchor`` fixes an interval's grid."""
+        floor = after
+        if self.start_at is not None and self.start_at > after:
+            floor = self.start_at - timedelta(microseconds=1)
+        if self.kind == "once":
+            due = self.run_at if self.run_at is not None and self.run_at > floor else None
+        elif self.kind == "interval":
+            step = timedelta(seconds=self.every_seconds or 0)
+            base = anchor or self.start_at or after
+            if base > floor:
+                due = base
+            else:
+                periods = int((floor - base) / step) + 1
+                due = base + periods * step
+        else:
+            due = cron_after(self.cron or "", zone(self.timezone), floor)
+        if due is not None and self.end_at is not None and due > self.end_at:
+            return None
+        return due
+
+    def upcoming(self, now: datetime, count: int, anchor: datetime | None = None) -> list[datetime]:
+        """The next ``count`` due instants after ``now``."""
+        return list(_take(self._iterate(now, anchor), count))
+
+    def _iterate(self, now: datetime, anchor: datetime | None) -> Iterator[datetime]:
+        after = now
+        while True:
+            due = self.next_after(after, anchor)
+            if due is None:
+                return
+            yield due
+            if self.kind == "once":
+                return
+            after = due
+
+
+def _take(iterator: Iterator[datetime], count: int) -> Iterator[datetime]:
+    for index, value in enumerate(iterator):
+        if index >= count:
+            return
+        yield value
+
+
+def describe(timing: Timing) -> str:
+    """Human text, e.g. "Every 5 minutes" or "At 02:30 AM (America/New_York)"."""
+    if timing.kind == "once":
+        when = timing.run_at.astimezone(zone(timing.timezone)) if timing.run_at else None
+        return f"Once at {when:%Y-%m-%d %H:%M:%S} ({timing.timezone})" if when else "Once"
+    if timing.kind == "interval":
+        seconds = timing.every_seconds or 0
+        for unit, size in reversed(UNITS.items()):
+            if seconds % size == 0:
+                count = seconds // size
+                name = unit if count != 1 else unit[:-1]
+                return f"Every {count} {name}" if count != 1 else f"Every {name}"
+        return f"Every {seconds} seconds"  # pragma: no cover - seconds always divides
+    from cron_descriptor import Options, get_description
+
+    options = Options()
+    options.use_24hour_time_format = True
+    try:
+        text = get_description(timing.cron or "", options)
+    except Exception:  # cron-descriptor raises its own zoo of errors
+        text = timing.cron or ""
+    return f"{text} ({timing.timezone})"
+
+
+def parse_local(value: object, tz: ZoneInfo, field: str) -> datetime | None:
+    """A wall time (ISO text or naive datetime) in ``tz`` as a UTC instant; '' means none."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidSchedule(
+                f"not a date and time: {value!r} (use YYYY-MM-DDTHH:MM)", field=field
+            ) from None
+    if moment.tzinfo is not None:
+        return moment.astimezone(UTC)
+    return wall_to_utc(moment, tz)

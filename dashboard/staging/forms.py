@@ -1,0 +1,60 @@
+"""HTML forms of the staging page (CSRF is checked app-wide by CSRFProtect)."""
+
+from __future__ import annotations
+
+import json
+
+from flask_wtf import FlaskForm
+from wtforms import DecimalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import NumberRange, Optional
+
+
+class PolicyForm(FlaskForm):
+    class Meta:
+        csrf = False  # CSRFProtect already checks every POST
+
+    state = SelectField("Dispatcher", choices=["running", "paused"])
+    low_water = IntegerField("Release while the queue holds fewer than", validators=[NumberRange(min=1)])
+    max_rate = DecimalField(
+        "Maximum releases per second (0 = no limit)", validators=[Optional(), NumberRange(min=0)]
+    )
+
+
+class ItemForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    args = TextAreaField("Positional arguments (JSON list)")
+    kwargs = TextAreaField("Keyword arguments (JSON object)")
+    queue = StringField("Queue", validators=[Optional()])
+    priority = StringField("Priority (0-9)", validators=[Optional()])
+    countdown = StringField("Countdown after release (seconds)", validators=[Optional()])
+    eta = StringField("ETA (ISO 8601)", validators=[Optional()])
+    expires = StringField("Expires (seconds or ISO 8601)", validators=[Optional()])
+    note = StringField("Note", validators=[Optional()])
+
+    def load(self, item) -> None:
+        """Fill the fields from a staged item."""
+        self.args.data = json.dumps(item.args)
+        self.kwargs.data = json.dumps(item.kwargs)
+        for name in ("queue", "priority", "countdown", "eta", "expires"):
+            value = item.options.get(name)
+            getattr(self, name).data = "" if value is None else str(value)
+        self.note.data = item.note
+
+    def item_data(self, task: str) -> dict:
+        """Request data for ``service.build_item``; JSON errors become field errors."""
+        from ..errors import Unprocessable
+
+        parsed = {}
+        for name in ("args", "kwargs"):
+            raw = (getattr(self, name).data or "").strip() or ("[]" if name == "args" else "{}")
+            try:
+                parsed[name] = json.loads(raw)
+            except ValueError as exc:
+                raise Unprocessable(f"not valid JSON: {exc}", field=name) from exc
+        options = {
+            name: (getattr(self, name).data or "").strip() or None
+            for name in ("queue", "priority", "countdown", "eta", "expires")
+        }
+        return {"task": task, **parsed, "options": options, "note": (self.note.data or "").strip()}

@@ -1,0 +1,103 @@
+"""History fixtures: a real recorder subprocess on the test's own database and Redis prefix."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import BIN, ROOT, wait_until
+
+
+class RecorderProcess:
+    """``flask --app wsgi:app history record`` against the test database; ready once it beats."""
+
+    def __init__(self, database_url: str, key_prefix: str, log_path: Path, **settings: str):
+        self.env = {**os.environ, "DATABASE_URL": database_url, "TASKDECK_KEY_PREFIX": key_prefix, **settings}
+        self.key_prefix = key_prefix
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, redis_client) -> RecorderProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [str(BIN / "flask"), "--app", "wsgi:app", "history", "record"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        wait_until(lambda: self._active(redis_client), timeout=60, interval=0.1, what="recorder heartbeat")
+        return self
+
+    def _active(self, redis_client) -> bool:
+        from dashboard.heartbeat import alive
+
+        if self.process.poll() is not None:
+            raise RuntimeError(f"recorder exited with {self.process.returncode}; see {self.log_path}")
+        instance = f"{os.uname().nodename}:{self.process.pid}"
+        return any(
+            b.instance == instance and b.info.get("active")
+            for b in alive(redis_client, self.key_prefix, "recorder")
+        )
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture
+def start_recorder(database_url, key_prefix, redis_client, tmp_path):
+    """Start (and at teardown stop) recorder processes; call it again to restart one."""
+    started: list[RecorderProcess] = []
+
+    def start(**settings: str) -> RecorderProcess:
+        recorder = RecorderProcess(
+            database_url, key_prefix, tmp_path / f"recorder-{len(started)}.log", **settings
+        ).start(redis_client)
+        started.append(recorder)
+        return recorder
+
+    yield start
+    for recorder in started:
+        recorder.stop()
+
+
+@pytest.fixture
+def recorder(start_recorder, celery_worker):
+    return start_recorder()
+
+
+@pytest.fixture
+def fetch_run(app):
+    """Read a run afresh from the test database (None when not recorded yet)."""
+    from dashboard.extensions import db
+    from dashboard.history.models import TaskRun
+
+    def fetch(task_id: str):
+        with app.app_context():
+            run = db.session.query(TaskRun).filter_by(task_id=task_id).one_or_none()
+            if run is not None:
+                db.session.expunge(run)
+            return run
+
+    return fetch
+
+
+def wait_for_state(fetch_run, task_id: str, state: str, timeout: float = 45):
+    return wait_until(
+        lambda: (run := fetch_run(task_id)) is not None and run.state == state and run,
+        timeout=timeout,
+        interval=0.1,
+        what=f"run {task_id} in {state}",
+    )

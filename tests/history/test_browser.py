@@ -1,0 +1,50 @@
+"""In chromium: filter the history by state, select two failed runs and retry them."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard.extensions import db
+from dashboard.history.models import TaskRun
+from tests.history.test_pages import add_runs
+from tests.support.servers import wait_until
+
+pytestmark = pytest.mark.browser
+
+
+def test_filter_by_state_select_two_failed_runs_and_retry_them(app, page, celery_worker):
+    failed = add_runs(
+        app,
+        {"name": "tasks.always_fails", "state": "FAILURE", "args": "[]"},
+        {"name": "tasks.always_fails", "state": "FAILURE", "args": "[]"},
+        {"name": "tasks.always_fails", "state": "FAILURE", "args": "[]"},
+    )
+    (succeeded,) = add_runs(app, {"name": "tasks.add", "args": "[1, 2]"})
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto("/history/")
+    page.wait_for_function("() => window.htmx !== undefined")
+    assert page.locator(f'tr[data-task-id="{succeeded}"]').is_visible()
+
+    page.locator("form.history-filters select[name=state]").select_option("FAILURE")
+    page.get_by_role("button", name="Filter", exact=True).click()
+    page.wait_for_url("**/history/?*state=FAILURE*")
+    assert page.locator(f'tr[data-task-id="{succeeded}"]').count() == 0
+    assert page.locator("tr.run-row").count() == 3
+
+    chosen = failed[:2]
+    for task_id in chosen:
+        page.get_by_label(f"Select run {task_id}").check()
+    page.get_by_role("button", name="Retry selected").click()
+    page.get_by_text("Retried 2 runs").wait_for()
+
+    def retries() -> dict[str, str]:
+        with app.app_context():
+            rows = db.session.query(TaskRun).filter(TaskRun.retry_of.is_not(None)).all()
+            return {row.retry_of: row.origin for row in rows}
+
+    assert wait_until(lambda: retries(), timeout=10, what="retry runs") == {t: "operator" for t in chosen}
+    page.goto(f"/history/runs/{chosen[0]}")
+    page.locator("a.retried-as").click()
+    page.wait_for_url("**/history/runs/*")
+    assert page.locator("a.retry-of").inner_text() == chosen[0]
+    assert page.console_errors == []

@@ -1,0 +1,219 @@
+"""History pages and API over recorded rows: filters, keyset pages, escaping, downloads."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from dashboard.extensions import db
+from dashboard.history import service
+from dashboard.history.merge import RunUpdate
+from dashboard.history.models import TaskRun
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def add_runs(app, *specs: dict) -> list[str]:
+    """Record runs through the same batch path as the recorder."""
+    ids = []
+    updates = []
+    now = time.time()
+    for index, spec in enumerate(specs):
+        task_id = spec.get("id") or str(uuid.uuid4())
+        ids.append(task_id)
+        base = {"uuid": task_id, "hostname": spec.get("worker", "w1@host")}
+        updates.append(
+            RunUpdate.from_event(
+                {
+                    **base,
+                    "type": "task-received",
+                    "timestamp": now + index,
+                    "name": spec.get("name", "tasks.add"),
+                    "args": spec.get("args", "[1, 2]"),
+                    "kwargs": "{}",
+                    "retries": 0,
+                }
+            )
+        )
+        kind = {"SUCCESS": "task-succeeded", "FAILURE": "task-failed", "STARTED": "task-started"}[
+            spec.get("state", "SUCCESS")
+        ]
+        updates.append(
+            RunUpdate.from_event(
+                {
+                    **base,
+                    "type": kind,
+                    "timestamp": now + index + 0.5,
+                    "result": spec.get("result", "3"),
+                    "exception": spec.get("exception", "RuntimeError('boom')"),
+                    "traceback": spec.get("traceback", "Traceback...\nRuntimeError: boom"),
+                    "runtime": 0.5,
+                }
+            )
+        )
+    with app.app_context():
+        # one batch per run keeps seq in the given order
+        for start in range(0, len(updates), 2):
+            service.apply_updates(db.session, updates[start : start + 2])
+    return ids
+
+
+def test_history_lists_newest_first_and_pages_by_cursor(app, client):
+    ids = add_runs(app, *[{} for _ in range(service.PAGE_SIZE + 5)])
+    first = client.get("/history/")
+    assert first.status_code == 200
+    body = first.get_data(as_text=True)
+    assert body.index(ids[-1][:8]) < body.index(ids[-2][:8])
+    api = client.get("/api/v1/runs?limit=3").get_json()
+    assert [r["id"] for r in api["runs"]] == ids[-1:-4:-1]
+    second = client.get(f"/api/v1/runs?limit=3&before={api['next_cursor']}").get_json()
+    assert [r["id"] for r in second["runs"]] == ids[-4:-7:-1]
+    back = client.get(f"/api/v1/runs?limit=3&after={second['prev_cursor']}").get_json()
+    assert [r["id"] for r in back["runs"]] == [r["id"] for r in api["runs"]]
+
+
+def test_filters_by_state_task_worker_and_text(app, client):
+    ok, failed, other = add_runs(
+        app,
+        {"name": "tasks.add", "args": "[1, 2]"},
+        {"name": "tasks.always_fails", "state": "FAILURE", "args": "['needle']", "worker": "w2@host"},
+        {"name": "tasks.add", "args": "[5, 6]"},
+    )
+
+    def listed(query: str) -> set[str]:
+        return {r["id"] for r in client.get(f"/api/v1/runs?{query}").get_json()["runs"]}
+
+    assert listed("state=FAILURE") == {failed}
+    assert listed("task=tasks.add") == {ok, other}
+    assert listed("worker=w2@host") == {failed}
+    assert listed("q=needle") == {failed}
+    assert listed(f"q={ok[:8]}") == {ok}
+    page = client.get("/history/?state=FAILURE").get_data(as_text=True)
+    assert failed[:8] in page and ok[:8] not in page
+
+
+@pytest.mark.parametrize("query", ["state=BOGUS", "origin=martian", "since=yesterday", "before=-4"])
+def test_bad_filters_are_refused_without_crashing(client, query):
+    assert client.get(f"/history/?{query}").status_code == 422
+    response = client.get(f"/api/v1/runs?{query}")
+    assert response.status_code == 422
+    assert response.get_json()["field"]
+
+
+def test_schedule_filter_matches_runs_of_that_schedule(app, client):
+    with app.app_context():
+        service.record_sent(
+            db.session,
+            task_id="s-1",
+            name="tasks.add",
+            args="[1, 2]",
+            kwargs="{}",
+            queue="celery",
+            origin="schedule",
+            origin_ref="7",
+        )
+        service.record_sent(
+            db.session,
+            task_id="s-2",
+            name="tasks.add",
+            args="[1, 2]",
+            kwargs="{}",
+            queue="celery",
+            origin="schedule",
+            origin_ref="8",
+        )
+    runs = client.get("/api/v1/runs?schedule=7").get_json()["runs"]
+    assert [r["id"] for r in runs] == ["s-1"]
+    assert runs[0]["origin"] == "schedule"
+    detail = client.get("/history/runs/s-1").get_data(as_text=True)
+    assert "/schedules/" in detail
+
+
+def test_hostile_values_are_escaped_truncated_and_downloadable(app, client):
+    huge = HOSTILE + "z" * 50_000
+    (task_id,) = add_runs(app, {"args": f"[{HOSTILE!r}]", "state": "FAILURE", "traceback": huge})
+    page = client.get(f"/history/runs/{task_id}").get_data(as_text=True)
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+    assert "z" * (service.DISPLAY_LIMIT + 1) not in page
+    assert f"Showing {service.DISPLAY_LIMIT} of" in page
+    listing = client.get("/history/").get_data(as_text=True)
+    assert "<script>alert" not in listing and "<img src=x" not in listing
+    download = client.get(f"/history/runs/{task_id}/download/traceback")
+    assert download.status_code == 200
+    assert download.mimetype == "text/plain"
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    assert download.get_data(as_text=True) == huge
+    assert client.get(f"/history/runs/{task_id}/download/secret").status_code == 422
+
+
+def test_unknown_run_is_404_on_page_and_api(client):
+    assert client.get("/history/runs/nope").status_code == 404
+    assert client.get("/api/v1/runs/nope").status_code == 404
+
+
+def test_record_sent_is_an_upsert_that_keeps_recorded_state(app):
+    (task_id,) = add_runs(app, {})
+    with app.app_context():
+        run = service.record_sent(
+            db.session,
+            task_id=task_id,
+            name="tasks.add",
+            args="[1, 2]",
+            kwargs="{}",
+            queue="celery",
+            origin="operator",
+        )
+        assert (run.state, run.origin) == ("SUCCESS", "operator")
+        assert db.session.query(TaskRun).filter_by(task_id=task_id).count() == 1
+
+
+def test_live_row_polls_until_final(app, client):
+    running, done = add_runs(app, {"state": "STARTED"}, {})
+    response = client.get(f"/history/runs/{running}/row", headers={"HX-Request": "true"})
+    assert response.status_code == 200 and "hx-get" in response.get_data(as_text=True)
+    assert client.get(f"/history/runs/{done}/row", headers={"HX-Request": "true"}).status_code == 286
+
+
+def test_charts_render_inline_svg_for_both_windows(app, client):
+    add_runs(app, {}, {"state": "FAILURE"}, {"name": "tasks.flaky"})
+    for window in ("hour", "day"):
+        body = client.get(f"/history/charts?window={window}").get_data(as_text=True)
+        assert "<svg" in body and "seg state-failure" in body and "failure-line" in body
+        assert "tasks.flaky" in body
+
+
+def test_delete_selected_runs(app, client):
+    keep, drop = add_runs(app, {}, {})
+    response = client.post("/history/bulk/delete", data={"task_id": [drop]}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "Deleted 1 run" in response.get_data(as_text=True)
+    assert client.get(f"/api/v1/runs/{drop}").status_code == 404
+    assert client.get(f"/api/v1/runs/{keep}").status_code == 200
+    assert client.delete(f"/api/v1/runs/{keep}", json={}).status_code == 204
+
+
+def test_mutating_api_requires_json(client):
+    assert client.post("/api/v1/runs/x/retry", data="x").status_code == 415
+
+
+def test_retention_deletes_only_old_runs_in_batches(app):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from dashboard.timeutil import utcnow
+
+    ids = add_runs(app, *[{} for _ in range(7)])
+    with app.app_context():
+        db.session.execute(
+            update(TaskRun)
+            .where(TaskRun.task_id.in_(ids[:5]))
+            .values(created_at=utcnow() - timedelta(days=40))
+        )
+        db.session.commit()
+        assert service.delete_older_than(db.session, utcnow() - timedelta(days=30), batch=2) == 5
+        assert {r.task_id for r in db.session.query(TaskRun)} == set(ids[5:])

@@ -1,0 +1,116 @@
+"""Schedules fixtures: real `celery beat` processes with the database scheduler, broker helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import uuid
+from datetime import datetime
+
+import pytest
+
+from tests.support.servers import BIN, ROOT
+
+SCHEDULER = "dashboard.schedules.scheduler:DatabaseScheduler"
+
+
+class BeatProcess:
+    """``celery beat -S <database scheduler> --max-interval 1`` as a subprocess."""
+
+    def __init__(self, env: dict[str, str], log_path):
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> BeatProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "python"),
+                "-m",
+                "celery",
+                "-A",
+                "celery_app:app",
+                "beat",
+                "-S",
+                SCHEDULER,
+                "--max-interval",
+                "1",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, the lock is left to expire."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def beat_env(app, database_url, key_prefix, redis_server) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        TASKDECK_KEY_PREFIX=key_prefix,
+        REDIS_URL=redis_server.url,
+        CELERY_BROKER_URL=redis_server.url,
+        CELERY_RESULT_BACKEND=redis_server.url,
+        SECRET_KEY="test-secret",
+    )
+    return env
+
+
+@pytest.fixture
+def start_beat(beat_env, tmp_path):
+    """Start a beat process (call again for a second instance); all are stopped at teardown."""
+    beats: list[BeatProcess] = []
+
+    def start() -> BeatProcess:
+        beat = BeatProcess(beat_env, tmp_path / f"beat-{len(beats)}.log").start()
+        beats.append(beat)
+        return beat
+
+    yield start
+    for beat in beats:
+        beat.stop()
+
+
+@pytest.fixture
+def queue_name() -> str:
+    """A broker queue of this test's own, consumed by no worker, to observe what beat sends."""
+    return f"sched-test-{uuid.uuid4().hex[:8]}"
+
+
+def sent_messages(redis_client, queue: str) -> list[dict]:
+    """Messages waiting in ``queue``, oldest first, as their Celery headers."""
+    raw = redis_client.lrange(queue, 0, -1)
+    return [json.loads(item)["headers"] for item in reversed(raw)]
+
+
+def due_times(messages: list[dict]) -> list[datetime]:
+    return [datetime.fromisoformat(m["taskdeck_due_at"]) for m in messages]
