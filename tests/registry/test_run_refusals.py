@@ -11,6 +11,12 @@ from dashboard.portal.models import AuditEntry
 from .conftest import broker_lists
 
 
+@pytest.fixture(autouse=True)
+def quick_inspect(app):
+    """These tests never need workers' answers: do not wait a full second for them on every page."""
+    app.config["INSPECT_TIMEOUT"] = 0.2
+
+
 def _ago(seconds: float) -> str:
     return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
 
