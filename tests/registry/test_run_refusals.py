@@ -43,6 +43,7 @@ API_CASES = {
         "params.z",
         "no parameter 'z'",
     ),
+    "params not an object": ("tasks.add", {"params": [1, 2]}, 422, "params", "must be an object"),
     "params and args together": ("tasks.add", {"params": {"x": 1}, "args": [2]}, 422, "args", "not both"),
     "eta in the past": ("tasks.add", {"args": [1, 2], "eta": _ago(600)}, 422, "eta", "in the past"),
     "eta not a date": ("tasks.add", {"args": [1, 2], "eta": "tomorrow"}, 422, "eta", "not an ISO 8601"),
