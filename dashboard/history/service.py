@@ -148,15 +148,15 @@ def apply_updates(session: Session, updates: Iterable[RunUpdate]) -> int:
         row["origin"] = "other"
         rows.append(row)
     insert = _dialect_insert(session)
-    statement = insert(TaskRun)
+    statement = insert(TaskRun.__table__)  # Core executemany: no ORM bookkeeping per row
     excluded = statement.excluded
     set_ = {name: getattr(excluded, name) for name in _MERGED if name != "task_id"}
     for name in ("name", "args", "kwargs", "queue"):
         # A concurrent record_sent may have written these since we read the row: keep them
         # unless this batch brought a value.
-        set_[name] = _coalesce(getattr(excluded, name), getattr(TaskRun, name))
+        set_[name] = _coalesce(getattr(excluded, name), getattr(TaskRun.__table__.c, name))
     set_["updated_at"] = excluded.updated_at
-    session.execute(statement.on_conflict_do_update(index_elements=["task_id"], set_=set_), rows)
+    session.connection().execute(statement.on_conflict_do_update(index_elements=["task_id"], set_=set_), rows)
     session.commit()
     return len(rows)
 

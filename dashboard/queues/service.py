@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 
 import redis
+from kombu.exceptions import OperationalError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -53,7 +54,10 @@ def inspect_workers(celery_app, timeout: float, method: str) -> dict[str, list]:
 
     An empty dict means no worker answered within ``timeout``.
     """
-    replies = getattr(celery_app.control.inspect(timeout=timeout), method)() or {}
+    try:
+        replies = getattr(celery_app.control.inspect(timeout=timeout), method)() or {}
+    except (OperationalError, OSError):
+        return {}  # the broker is away: the page says so through its own Redis reads
     return {worker: list(items or []) for worker, items in replies.items()}
 
 

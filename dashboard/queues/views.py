@@ -37,6 +37,8 @@ def broker() -> redis.Redis:
         return get_redis()
     client = current_app.extensions.get("taskdeck_queues_broker")
     if client is None:
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise DashboardError("queue contents need a redis://, rediss:// or unix:// broker URL")
         client = current_app.extensions["taskdeck_queues_broker"] = connect(url)
     return client
 

@@ -528,6 +528,9 @@ def _arguments(task: Task, data: Mapping) -> tuple[list, dict]:
     ``params_json`` (forms; blank fields are left out so the default applies).
     """
     per_param: dict[str, object] = {}
+    for key in ("params", "params_json"):
+        if not isinstance(data.get(key) or {}, Mapping):
+            raise InvalidArguments(f"{key} must be an object of parameter name to value", field=key)
     for name, value in (data.get("params") or {}).items():
         _check_finite(value, f"params.{name}")
         per_param[name] = value

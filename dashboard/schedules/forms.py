@@ -17,7 +17,7 @@ class ScheduleForm(FlaskForm):
     timezone = StringField("Time zone", default="UTC")
     run_at = StringField("Run at (in the schedule's zone)", render_kw={"type": "datetime-local", "step": "1"})
     interval_every = StringField("Every", render_kw={"type": "number", "min": "1", "step": "1"})
-    interval_unit = SelectField("Unit", choices=[(unit, unit) for unit in UNITS], default="seconds")
+    interval_unit = SelectField("Unit", choices=list(UNITS), default="seconds")
     cron = StringField(
         "Cron expression",
         render_kw={"placeholder": "*/5 * * * *  (or 6 fields: seconds first)", "autocomplete": "off"},

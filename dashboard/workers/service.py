@@ -12,7 +12,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -84,15 +84,17 @@ def _now(client: redis.Redis) -> float:
 
 def _broadcast(celery_app: Celery, kind: str, timeout: float, destination: str | None) -> dict[str, Any]:
     """Send one inspect broadcast and return ``{hostname: reply}``."""
-    inspector = celery_app.control.inspect(
-        timeout=timeout, destination=[destination] if destination else None
-    )
-    if kind == "registered":
-        replies = inspector.registered(*TASK_INFO_ITEMS)
-    elif kind == "conf":
-        replies = inspector.conf(with_defaults=False)
-    else:
-        replies = getattr(inspector, kind)()
+    # A connection of its own: parallel broadcasts must not queue on the app's small broker pool.
+    with celery_app.connection_for_write() as connection:
+        inspector = celery_app.control.inspect(
+            timeout=timeout, destination=[destination] if destination else None, connection=connection
+        )
+        if kind == "registered":
+            replies = inspector.registered(*TASK_INFO_ITEMS)
+        elif kind == "conf":
+            replies = inspector.conf(with_defaults=False)
+        else:
+            replies = getattr(inspector, kind)()
     return dict(replies or {})
 
 
@@ -433,9 +435,16 @@ def list_workers(
     max_age: float,
     offline_after: float,
     forget_after: float,
+    fetch: Callable[[tuple[str, ...]], dict[str, InspectSnapshot]] | None = None,
 ) -> WorkerList:
-    """Every worker answering ping, plus those seen within ``forget_after`` seconds."""
-    snaps = inspect_many(client, prefix, celery_app, LIST_KINDS, timeout=timeout, max_age=max_age)
+    """Every worker answering ping, plus those seen within ``forget_after`` seconds.
+
+    ``fetch`` replaces the coalesced cache (the benchmark's uncached baseline passes one).
+    """
+    if fetch is not None:
+        snaps = fetch(LIST_KINDS)
+    else:
+        snaps = inspect_many(client, prefix, celery_app, LIST_KINDS, timeout=timeout, max_age=max_age)
     ping, stats, active, queues = (snaps[k] for k in LIST_KINDS)
     seen = last_seen(client, prefix)
     now = _now(client)

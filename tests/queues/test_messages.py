@@ -250,3 +250,13 @@ def test_layout_follows_the_transport_options():
     )
     assert layout.sub_lists("q")[:3] == ["app:q", "app:q:1", "app:q:2"]
     assert layout.unacked == "app:u" and layout.unacked_index == "app:unacked_index"
+
+
+def test_delete_needs_operator_and_purge_needs_admin():
+    from dashboard.queues import views
+
+    assert views.delete_message.required_role == "operator"
+    assert views.api_delete_message.required_role == "operator"
+    assert views.purge.required_role == "admin"
+    assert views.api_purge.required_role == "admin"
+    assert views.purge.audit_action == "queue.purge"

@@ -15,6 +15,12 @@ VOLATILE_HEADERS = {"id", "root_id"}
 VOLATILE_PROPERTIES = {"correlation_id", "delivery_tag", "delivery_info"}
 
 
+@pytest.fixture(autouse=True)
+def quick_inspect(app):
+    """These tests never need workers' answers: do not wait a full second for them on every page."""
+    app.config["INSPECT_TIMEOUT"] = 0.2
+
+
 def _future(seconds: float) -> datetime:
     return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=seconds)
 

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import pytest
 
+from dashboard.extensions import db
 from tests.support.servers import BIN, ROOT
 
 SCHEDULER = "dashboard.schedules.scheduler:DatabaseScheduler"
@@ -114,3 +115,18 @@ def sent_messages(redis_client, queue: str) -> list[dict]:
 
 def due_times(messages: list[dict]) -> list[datetime]:
     return [datetime.fromisoformat(m["taskdeck_due_at"]) for m in messages]
+
+
+@pytest.fixture
+def app(tmp_path, redis_server, database_url, key_prefix):
+    """The shared app fixture, with a shorter inspect wait (pages ask workers which tasks they have)."""
+    from dashboard import create_app
+    from tests.conftest import app_config
+
+    config = app_config(tmp_path, redis_server.url, database_url, key_prefix)
+    config["INSPECT_TIMEOUT"] = 0.4
+    app = create_app(config)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
