@@ -54,9 +54,11 @@ class Dashboard(Blueprint):
             for bp in _blueprints_of(module):
                 app.register_blueprint(bp, url_prefix=prefix + (bp.url_prefix or ""))
                 names.append(bp.name)
-        from . import health
+        from . import health, metrics
 
         app.register_blueprint(health.bp, url_prefix=prefix or None)
+        app.register_blueprint(metrics.bp, url_prefix=prefix or None)
+        names.append(metrics.bp.name)
         attach_hooks(app, names)
         app.extensions["taskdeck_blueprints"] = frozenset(names) | {health.bp.name}
 

@@ -18,9 +18,10 @@ def test_every_page_loads_without_console_errors(page):
 
 def test_navigation_marks_the_current_area(page):
     page.goto("/")
-    page.get_by_role("link", name="Queues").click()
+    areas = page.get_by_role("navigation", name="Areas")
+    areas.get_by_role("link", name="Queues").click()
     page.wait_for_url("**/queues/")
-    assert page.get_by_role("link", name="Queues").get_attribute("aria-current") == "page"
+    assert areas.get_by_role("link", name="Queues").get_attribute("aria-current") == "page"
 
 
 def test_theme_toggle_switches_and_is_remembered(page):

@@ -58,7 +58,12 @@ def test_failures_tile_counts_failures_of_the_last_hour_only(client, app):
         db.session.add_all(
             [
                 TaskRun(task_id="f-recent", name="tasks.always_fails", state="FAILURE", finished_at=now),
-                TaskRun(task_id="f-old", name="tasks.always_fails", state="FAILURE", finished_at=now - timedelta(hours=2)),
+                TaskRun(
+                    task_id="f-old",
+                    name="tasks.always_fails",
+                    state="FAILURE",
+                    finished_at=now - timedelta(hours=2),
+                ),
                 TaskRun(task_id="ok-recent", name="tasks.add", state="SUCCESS", finished_at=now),
             ]
         )

@@ -1,0 +1,124 @@
+"""``/metrics`` in Prometheus text format, computed at scrape time from Redis and SQL.
+
+Nothing is counted in process memory, so every gunicorn worker and host gives the same answer.
+Worker counts come from the shared inspect cache, so scrapes add no broadcasts of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import redis
+from flask import Blueprint, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import heartbeat
+from .extensions import db
+from .history.models import TaskRun
+from .queues import service as queues
+from .redis_client import get_celery, get_redis
+from .schedules.service import beat_status
+from .staging import service as staging
+from .timeutil import utcnow
+from .workers.service import inspect_cached
+
+bp = Blueprint("metrics", __name__)
+
+
+class DashboardCollector:
+    """Reads the current state once per scrape."""
+
+    def __init__(self, client: redis.Redis, session: Session, celery_app, prefix: str, timeout: float):
+        self.client, self.session, self.celery_app = client, session, celery_app
+        self.prefix, self.timeout = prefix, timeout
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily(
+            "taskdeck_dependency_up", "1 when the dependency answers", labels=["dependency"]
+        )
+        try:
+            self.client.ping()
+            redis_up = True
+        except redis.RedisError:
+            redis_up = False
+        up.add_metric(["redis"], 1 if redis_up else 0)
+        try:
+            self.session.execute(select(1))
+            up.add_metric(["database"], 1)
+            yield from self._runs()
+        except Exception:  # any driver error: report the database down, keep the rest
+            self.session.rollback()
+            up.add_metric(["database"], 0)
+        yield up
+        if redis_up:
+            yield from self._redis_side()
+
+    def _runs(self) -> Iterator[GaugeMetricFamily]:
+        runs = GaugeMetricFamily("taskdeck_runs", "Runs in the history, by state", labels=["state"])
+        for state, count in self.session.execute(select(TaskRun.state, func.count()).group_by(TaskRun.state)):
+            runs.add_metric([state], count)
+        yield runs
+        hour_ago = utcnow() - timedelta(hours=1)
+        failed = self.session.scalar(
+            select(func.count()).where(TaskRun.state == "FAILURE", TaskRun.finished_at >= hour_ago)
+        )
+        yield GaugeMetricFamily(
+            "taskdeck_runs_failed_last_hour", "Runs that failed in the last hour", value=failed
+        )
+
+    def _redis_side(self) -> Iterator[GaugeMetricFamily]:
+        active = inspect_cached(
+            self.client, self.prefix, self.celery_app, "active_queues", timeout=self.timeout, max_age=10
+        )
+        yield GaugeMetricFamily(
+            "taskdeck_workers_answering", "Workers in the last inspect reply", value=len(active.replies)
+        )
+        layout = queues.layout_for(self.celery_app)
+        depth = GaugeMetricFamily("taskdeck_queue_messages", "Messages waiting", labels=["queue", "priority"])
+        consumers = GaugeMetricFamily("taskdeck_queue_consumers", "Workers consuming", labels=["queue"])
+        for summary in queues.list_queues(self.client, layout, self.celery_app, active.replies):
+            for step, length in summary.lengths.items():
+                depth.add_metric([summary.name, str(step)], length)
+            consumers.add_metric([summary.name], len(summary.consumers))
+        yield depth
+        yield consumers
+        yield GaugeMetricFamily(
+            "taskdeck_staged_items",
+            "Items in the staging list",
+            value=staging.staged_count(self.client, self.prefix),
+        )
+        policy = staging.get_policy(self.client, self.prefix)
+        yield GaugeMetricFamily(
+            "taskdeck_dispatch_running",
+            "1 when the dispatcher policy is running",
+            value=int(policy.state == "running"),
+        )
+        alive = GaugeMetricFamily(
+            "taskdeck_process_alive", "Instances with a live heartbeat", labels=["process"]
+        )
+        for kind in heartbeat.KINDS:
+            alive.add_metric([kind], len(heartbeat.alive(self.client, self.prefix, kind)))
+        yield alive
+        yield GaugeMetricFamily(
+            "taskdeck_beat_lock_held",
+            "1 when a beat holds the scheduling lock",
+            value=int(beat_status(self.client, self.prefix).holder is not None),
+        )
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    registry = CollectorRegistry(auto_describe=False)
+    config = current_app.config
+    registry.register(
+        DashboardCollector(
+            get_redis(), db.session, get_celery(), config["TASKDECK_KEY_PREFIX"], config["INSPECT_TIMEOUT"]
+        )
+    )
+    response = Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    response.headers["Cache-Control"] = "no-store"
+    return response
