@@ -58,7 +58,12 @@ def test_failures_tile_counts_failures_of_the_last_hour_only(client, app):
         db.session.add_all(
             [
                 TaskRun(task_id="f-recent", name="tasks.always_fails", state="FAILURE", finished_at=now),
-                TaskRun(task_id="f-old", name="tasks.always_fails", state="FAILURE", finished_at=now - timedelta(hours=2)),
+                TaskRun(
+                    task_id="f-old",
+                    name="tasks.always_fails",
+                    state="FAILURE",
+                    finished_at=now - timedelta(hours=2),
+                ),
                 TaskRun(task_id="ok-recent", name="tasks.add", state="SUCCESS", finished_at=now),
             ]
         )
@@ -72,4 +77,4 @@ def test_overview_page_links_every_tile_to_its_page(client):
     html = client.get("/").get_data(as_text=True)
     for tile, href in (("queues", "/queues/"), ("beat", "/schedules/"), ("dispatcher", "/staging/")):
         assert f'id="tile-{tile}"' in html
-        assert f'<a href="{href}">' in html
+        assert f'<a class="tile-link" href="{href}"' in html
