@@ -52,5 +52,5 @@ def spare_worker(celery_app, tmp_path):
 @pytest.fixture
 def fast_app(app):
     """The app with short inspect timings, so status changes show within seconds."""
-    app.config.update(INSPECT_TIMEOUT=0.5, WORKERS_CACHE_SECONDS=0.5, WORKERS_OFFLINE_AFTER=3.0)
+    app.config.update(INSPECT_TIMEOUT=0.5, WORKERS_CACHE_SECONDS=0.5, WORKERS_OFFLINE_AFTER=10.0)
     return app

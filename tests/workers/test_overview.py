@@ -77,4 +77,4 @@ def test_overview_page_links_every_tile_to_its_page(client):
     html = client.get("/").get_data(as_text=True)
     for tile, href in (("queues", "/queues/"), ("beat", "/schedules/"), ("dispatcher", "/staging/")):
         assert f'id="tile-{tile}"' in html
-        assert f'<a href="{href}">' in html
+        assert f'<a class="tile-link" href="{href}"' in html
