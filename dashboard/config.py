@@ -43,6 +43,16 @@ _ENV: dict[str, tuple[object, type]] = {
     "AUDIT_RETENTION_DAYS": (90, int),
     "SESSION_COOKIE_SAMESITE": ("Lax", str),
     "SESSION_COOKIE_SECURE": (False, _flag),
+    "HISTORY_RETENTION_DAYS": (30, int),
+    "HISTORY_BATCH_SIZE": (1000, int),
+    "HISTORY_FLUSH_SECONDS": (0.2, float),
+    "HISTORY_PROGRESS_SECONDS": (1.0, float),
+    "HISTORY_RECONCILE_SECONDS": (30.0, float),
+    "HISTORY_FULL_SCAN_SECONDS": (600.0, float),
+    "SCHEDULE_MISSED_GRACE": (300.0, float),
+    "WORKERS_CACHE_SECONDS": (2.0, float),
+    "WORKERS_OFFLINE_AFTER": (60.0, float),
+    "WORKERS_FORGET_AFTER": (3600.0, float),
 }
 
 

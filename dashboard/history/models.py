@@ -53,4 +53,5 @@ class TaskRun(db.Model):
         Index("ix_task_runs_created_at", "created_at"),
         Index("ix_task_runs_parent_id", "parent_id"),
         Index("ix_task_runs_root_id", "root_id"),
+        Index("ix_task_runs_retry_of", "retry_of"),
     )
