@@ -31,6 +31,8 @@ class DatabaseScheduler(Scheduler):
     max_interval = 1
     #: Static entries need no persistence: their state lives in the active beat's memory.
     sync_every = 60
+    #: Due runs claimed per transaction (one commit per batch, then one publish each).
+    batch_size = 500
 
     def __init__(self, *args, **kwargs):
         self._flask = None
@@ -75,8 +77,9 @@ class DatabaseScheduler(Scheduler):
         try:
             return self._tick(db.session)
         except Exception:
-            logger.exception("beat: tick failed; retrying")
+            logger.exception("beat: tick failed; reloading every schedule")
             db.session.rollback()
+            self._version = -1  # the heap may have lost popped entries: rebuild it from SQL
             return float(self.max_interval)
         finally:
             db.session.remove()  # end the read transaction: never pin an old snapshot
@@ -166,34 +169,48 @@ class DatabaseScheduler(Scheduler):
             heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
 
     def _fire_due(self, session) -> None:
-        from .service import claim_due_run, publish
+        from .service import claim_due_runs
 
-        now = utcnow()
-        horizon = now.timestamp()
-        while self._queue and self._queue[0][0] <= horizon:
-            _, schedule_id, due = heapq.heappop(self._queue)
-            run = self._runs.get(schedule_id)
-            if run is None or run.next_run_at != due:
-                continue  # stale heap entry: edited, disabled or deleted since
-            claim = claim_due_run(session, run, utcnow(), self.grace)
-            if claim.outcome == "lost":
-                self._reload_one(session, schedule_id)
-                continue
-            if claim.outcome == "missed":
-                logger.warning(
-                    "beat: %s missed %d run(s) from %s (beyond the grace period)", run.name, claim.missed, due
-                )
-            else:
-                try:
-                    publish(self.app, run, claim.task_id, due)
-                    logger.info("beat: sent %s (%s) due %s as %s", run.name, run.task, due, claim.task_id)
-                except Exception:
-                    logger.exception("beat: could not send %s; its run due %s is lost", run.name, due)
-            run.next_run_at = claim.next_run_at
-            if run.next_run_at is None:
-                self._runs.pop(schedule_id, None)
-            else:
-                heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
+        horizon = time.time()
+        while True:
+            batch = []
+            while self._queue and self._queue[0][0] <= horizon and len(batch) < self.batch_size:
+                _, schedule_id, due = heapq.heappop(self._queue)
+                run = self._runs.get(schedule_id)
+                if run is not None and run.next_run_at == due:
+                    batch.append(run)  # else a stale heap entry: edited, disabled or deleted since
+            if not batch:
+                return
+            claims = claim_due_runs(session, batch, utcnow(), self.grace)
+            self._publish(session, batch, claims)
+
+    def _publish(self, session, batch, claims) -> None:
+        from .service import publish
+
+        with self.app.producer_or_acquire() as producer:
+            for run, claim in zip(batch, claims, strict=True):
+                due = run.next_run_at
+                if claim.outcome == "lost":
+                    self._reload_one(session, run.id)
+                    continue
+                if claim.outcome == "missed":
+                    logger.warning(
+                        "beat: %s missed %d run(s) from %s (beyond the grace period)",
+                        run.name,
+                        claim.missed,
+                        due,
+                    )
+                else:
+                    try:
+                        publish(self.app, run, claim.task_id, due, producer=producer)
+                        logger.info("beat: sent %s (%s) due %s as %s", run.name, run.task, due, claim.task_id)
+                    except Exception:
+                        logger.exception("beat: could not send %s; its run due %s is lost", run.name, due)
+                run.next_run_at = claim.next_run_at
+                if run.next_run_at is None:
+                    self._runs.pop(run.id, None)
+                else:
+                    heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
 
     def _fire_static(self) -> None:
         for entry in list(self.data.values()):
