@@ -130,27 +130,40 @@ class DatabaseScheduler(Scheduler):
         return self._sleep_seconds()
 
     def _reload(self, session, *, full: bool) -> None:
-        from sqlalchemy import select
+        from sqlalchemy import func, select
 
         from .models import Schedule
         from .service import ScheduleRun, current_version
 
         version = current_version(session)
         query = select(Schedule)
-        if not full:
-            query = query.where(Schedule.changed_version > self._version)
-        else:
+        if full:
             self._runs = {}
-        for row in session.scalars(query):
+        else:
+            query = query.where(Schedule.changed_version > self._version)
+        changed = [row for row in session.scalars(query)]
+        for row in changed:
             self._track(ScheduleRun.from_row(row) if row.enabled and row.next_run_at else None, row.id)
-        if not full:
-            enabled = set(session.scalars(select(Schedule.id).where(Schedule.enabled.is_(True))))
-            for gone in set(self._runs) - enabled:
-                del self._runs[gone]
+        if full:
+            self._queue = [
+                (run.next_run_at.timestamp(), run.id, run.next_run_at) for run in self._runs.values()
+            ]
+            heapq.heapify(self._queue)
+        else:
+            # Deleted rows leave no changed row behind: the count of runnable rows tells whether
+            # one went (every other change stamps its row), and only then are ids compared.
+            runnable = Schedule.enabled.is_(True) & Schedule.next_run_at.is_not(None)
+            if session.execute(select(func.count()).where(runnable)).scalar_one() != len(self._runs):
+                present = set(session.scalars(select(Schedule.id).where(runnable)))
+                for gone in set(self._runs) - present:
+                    del self._runs[gone]
+            # Stale heap entries of changed rows are skipped when popped.
+            for row in changed:
+                run = self._runs.get(row.id)
+                if run is not None:
+                    heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
         self._version = version
-        self._queue = [(run.next_run_at.timestamp(), run.id, run.next_run_at) for run in self._runs.values()]
-        heapq.heapify(self._queue)
-        logger.debug("beat: %d schedules at version %d", len(self._runs), version)
+        logger.debug("beat: %d schedules at version %d (%d changed)", len(self._runs), version, len(changed))
 
     def _track(self, run, schedule_id: int) -> None:
         if run is None:
@@ -174,11 +187,14 @@ class DatabaseScheduler(Scheduler):
         horizon = time.time()
         while True:
             batch = []
+            taken: set[int] = set()
             while self._queue and self._queue[0][0] <= horizon and len(batch) < self.batch_size:
                 _, schedule_id, due = heapq.heappop(self._queue)
                 run = self._runs.get(schedule_id)
-                if run is not None and run.next_run_at == due:
-                    batch.append(run)  # else a stale heap entry: edited, disabled or deleted since
+                # Skip stale entries (edited, disabled or deleted since) and duplicates of one.
+                if run is not None and run.next_run_at == due and schedule_id not in taken:
+                    taken.add(schedule_id)
+                    batch.append(run)
             if not batch:
                 return
             claims = claim_due_runs(session, batch, utcnow(), self.grace)
