@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import urllib.error
 import urllib.request
@@ -89,35 +88,25 @@ def check_workers(
     )
 
 
-def _status_fields(status: object) -> dict:
-    if isinstance(status, dict):
-        return status
-    if dataclasses.is_dataclass(status):
-        return dataclasses.asdict(status)
-    return dict(getattr(status, "__dict__", {}))
-
-
 def check_beat(client: redis.Redis, prefix: str) -> Check:
     """Beat's lock holder and last tick: from the schedules area when it reports, else heartbeats."""
     try:
         from ..schedules.service import beat_status
     except ImportError:
-        beat_status = None
-    if beat_status is not None:
-        status = beat_status(client, prefix)
-        if isinstance(status, Check):
-            return status
-        fields = _status_fields(status)
-        holder = fields.get("holder") or fields.get("lock_holder") or fields.get("instance")
-        tick = fields.get("last_tick") or fields.get("last_tick_at")
-        ok = fields.get("ok", fields.get("alive", holder is not None))
-        detail = fields.get("detail") or (
-            f"lock held by {holder}" + (f", last tick {tick}" if tick else "")
-            if holder
-            else "no beat holds the lock"
-        )
-        return Check("beat", bool(ok) if ok is not None else None, str(detail), link="schedules.index")
-    return _heartbeat_check(client, prefix, "beat", "schedules.index")
+        return _heartbeat_check(client, prefix, "beat", "schedules.index")
+    status = beat_status(client, prefix)
+    holder = getattr(status, "holder", None)
+    tick = getattr(status, "last_tick", None)
+    instances = list(getattr(status, "instances", []) or [])
+    items = [f"{i.instance} ({getattr(i, 'role', '?')})" for i in instances]
+    if holder is None:
+        detail = "no beat holds the lock" + (f"; {len(instances)} standing by" if instances else "")
+        return Check("beat", False, detail, items, link="schedules.index")
+    detail = f"lock held by {holder}"
+    if tick is not None:
+        age = max(0.0, time.time() - tick.timestamp()) if hasattr(tick, "timestamp") else None
+        detail += f", last tick {age:.0f} s ago" if age is not None else f", last tick {tick}"
+    return Check("beat", True, detail, items, link="schedules.index")
 
 
 def _heartbeat_check(client: redis.Redis, prefix: str, kind: str, link: str) -> Check:

@@ -31,6 +31,8 @@ class DatabaseScheduler(Scheduler):
     max_interval = 1
     #: Static entries need no persistence: their state lives in the active beat's memory.
     sync_every = 60
+    #: Due runs claimed per transaction (one commit per batch, then one publish each).
+    batch_size = 500
 
     def __init__(self, *args, **kwargs):
         self._flask = None
@@ -75,8 +77,9 @@ class DatabaseScheduler(Scheduler):
         try:
             return self._tick(db.session)
         except Exception:
-            logger.exception("beat: tick failed; retrying")
+            logger.exception("beat: tick failed; reloading every schedule")
             db.session.rollback()
+            self._version = -1  # the heap may have lost popped entries: rebuild it from SQL
             return float(self.max_interval)
         finally:
             db.session.remove()  # end the read transaction: never pin an old snapshot
@@ -127,27 +130,40 @@ class DatabaseScheduler(Scheduler):
         return self._sleep_seconds()
 
     def _reload(self, session, *, full: bool) -> None:
-        from sqlalchemy import select
+        from sqlalchemy import func, select
 
         from .models import Schedule
         from .service import ScheduleRun, current_version
 
         version = current_version(session)
         query = select(Schedule)
-        if not full:
-            query = query.where(Schedule.changed_version > self._version)
-        else:
+        if full:
             self._runs = {}
-        for row in session.scalars(query):
+        else:
+            query = query.where(Schedule.changed_version > self._version)
+        changed = [row for row in session.scalars(query)]
+        for row in changed:
             self._track(ScheduleRun.from_row(row) if row.enabled and row.next_run_at else None, row.id)
-        if not full:
-            enabled = set(session.scalars(select(Schedule.id).where(Schedule.enabled.is_(True))))
-            for gone in set(self._runs) - enabled:
-                del self._runs[gone]
+        if full:
+            self._queue = [
+                (run.next_run_at.timestamp(), run.id, run.next_run_at) for run in self._runs.values()
+            ]
+            heapq.heapify(self._queue)
+        else:
+            # Deleted rows leave no changed row behind: the count of runnable rows tells whether
+            # one went (every other change stamps its row), and only then are ids compared.
+            runnable = Schedule.enabled.is_(True) & Schedule.next_run_at.is_not(None)
+            if session.execute(select(func.count()).where(runnable)).scalar_one() != len(self._runs):
+                present = set(session.scalars(select(Schedule.id).where(runnable)))
+                for gone in set(self._runs) - present:
+                    del self._runs[gone]
+            # Stale heap entries of changed rows are skipped when popped.
+            for row in changed:
+                run = self._runs.get(row.id)
+                if run is not None:
+                    heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
         self._version = version
-        self._queue = [(run.next_run_at.timestamp(), run.id, run.next_run_at) for run in self._runs.values()]
-        heapq.heapify(self._queue)
-        logger.debug("beat: %d schedules at version %d", len(self._runs), version)
+        logger.debug("beat: %d schedules at version %d (%d changed)", len(self._runs), version, len(changed))
 
     def _track(self, run, schedule_id: int) -> None:
         if run is None:
@@ -166,34 +182,51 @@ class DatabaseScheduler(Scheduler):
             heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
 
     def _fire_due(self, session) -> None:
-        from .service import claim_due_run, publish
+        from .service import claim_due_runs
 
-        now = utcnow()
-        horizon = now.timestamp()
-        while self._queue and self._queue[0][0] <= horizon:
-            _, schedule_id, due = heapq.heappop(self._queue)
-            run = self._runs.get(schedule_id)
-            if run is None or run.next_run_at != due:
-                continue  # stale heap entry: edited, disabled or deleted since
-            claim = claim_due_run(session, run, utcnow(), self.grace)
-            if claim.outcome == "lost":
-                self._reload_one(session, schedule_id)
-                continue
-            if claim.outcome == "missed":
-                logger.warning(
-                    "beat: %s missed %d run(s) from %s (beyond the grace period)", run.name, claim.missed, due
-                )
-            else:
-                try:
-                    publish(self.app, run, claim.task_id, due)
-                    logger.info("beat: sent %s (%s) due %s as %s", run.name, run.task, due, claim.task_id)
-                except Exception:
-                    logger.exception("beat: could not send %s; its run due %s is lost", run.name, due)
-            run.next_run_at = claim.next_run_at
-            if run.next_run_at is None:
-                self._runs.pop(schedule_id, None)
-            else:
-                heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
+        horizon = time.time()
+        while True:
+            batch = []
+            taken: set[int] = set()
+            while self._queue and self._queue[0][0] <= horizon and len(batch) < self.batch_size:
+                _, schedule_id, due = heapq.heappop(self._queue)
+                run = self._runs.get(schedule_id)
+                # Skip stale entries (edited, disabled or deleted since) and duplicates of one.
+                if run is not None and run.next_run_at == due and schedule_id not in taken:
+                    taken.add(schedule_id)
+                    batch.append(run)
+            if not batch:
+                return
+            claims = claim_due_runs(session, batch, utcnow(), self.grace)
+            self._publish(session, batch, claims)
+
+    def _publish(self, session, batch, claims) -> None:
+        from .service import publish
+
+        with self.app.producer_or_acquire() as producer:
+            for run, claim in zip(batch, claims, strict=True):
+                due = run.next_run_at
+                if claim.outcome == "lost":
+                    self._reload_one(session, run.id)
+                    continue
+                if claim.outcome == "missed":
+                    logger.warning(
+                        "beat: %s missed %d run(s) from %s (beyond the grace period)",
+                        run.name,
+                        claim.missed,
+                        due,
+                    )
+                else:
+                    try:
+                        publish(self.app, run, claim.task_id, due, producer=producer)
+                        logger.info("beat: sent %s (%s) due %s as %s", run.name, run.task, due, claim.task_id)
+                    except Exception:
+                        logger.exception("beat: could not send %s; its run due %s is lost", run.name, due)
+                run.next_run_at = claim.next_run_at
+                if run.next_run_at is None:
+                    self._runs.pop(run.id, None)
+                else:
+                    heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
 
     def _fire_static(self) -> None:
         for entry in list(self.data.values()):

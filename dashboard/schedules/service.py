@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 from celery import Celery
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import heartbeat
 from ..errors import DashboardError, NotFound, Unprocessable
+from ..history.models import TaskRun
 from ..history.service import record_sent
 from ..registry.service import check_arguments, require_task
 from ..timeutil import as_utc, utcnow
@@ -500,7 +501,9 @@ def import_schedules(
 # --------------------------------------------------------------------------- runs
 
 
-def publish(celery_app: Celery, schedule: ScheduleRun, task_id: str, due: datetime | None) -> None:
+def publish(
+    celery_app: Celery, schedule: ScheduleRun, task_id: str, due: datetime | None, producer=None
+) -> None:
     """Send one run of a schedule to the broker, tagged with the schedule id (and due time)."""
     headers = {SCHEDULE_HEADER: str(schedule.id)}
     if due is not None:
@@ -512,7 +515,9 @@ def publish(celery_app: Celery, schedule: ScheduleRun, task_id: str, due: dateti
         options["priority"] = schedule.priority
     if schedule.expires_seconds:
         options["expires"] = schedule.expires_seconds
-    celery_app.send_task(schedule.task, args=schedule.args, kwargs=schedule.kwargs, **options)
+    celery_app.send_task(
+        schedule.task, args=schedule.args, kwargs=schedule.kwargs, producer=producer, **options
+    )
 
 
 @dataclass
@@ -560,53 +565,68 @@ class Claim:
     missed: int = 0
 
 
-def claim_due_run(session: Session, run: ScheduleRun, now: datetime, grace: float) -> Claim:
-    """Record a due run (or the runs missed beyond the grace period) in SQL before publishing.
+def claim_due_runs(session: Session, runs: list[ScheduleRun], now: datetime, grace: float) -> list[Claim]:
+    """Record due runs (or the runs missed beyond the grace period) in SQL before publishing.
 
-    Every due time is accounted for exactly once: fired when it is at most ``grace`` seconds
-    old (so a beat that was down catches up run by run), otherwise counted as missed. The update
-    only applies while the row still says ``next_run_at == due`` and is enabled, so two beats
-    (or a beat and an edit) never both claim one due time. A fired run's history row is written
-    in the same transaction.
+    One transaction for the whole batch; one ``Claim`` per run, in order. Every due time is
+    accounted for exactly once: fired when it is at most ``grace`` seconds old (so a beat that
+    was down catches up run by run), otherwise counted as missed. Each update only applies while
+    the row still says ``next_run_at == due`` and is enabled, so two beats (or a beat and an
+    edit) never both claim one due time. The history rows of fired runs are inserted in the
+    same transaction (the task ids are new, so there is nothing to merge; same columns as
+    ``record_sent``).
     """
-    due = run.next_run_at
     cutoff = now - timedelta(seconds=grace)
-    values: dict = {}
-    missed = 0
-    task_id = None
-    if due < cutoff:
-        missed, next_run = _skip_missed(run, due, cutoff)
-        values.update(missed_run_count=Schedule.missed_run_count + missed, last_missed_at=due)
-    else:
-        next_run = None if run.kind == "once" else run.timing.next_after(due, run.anchor_at)
-        task_id = str(uuid.uuid4())
-        values.update(last_run_at=now, last_task_id=task_id, total_run_count=Schedule.total_run_count + 1)
-    values["next_run_at"] = next_run
-    if run.kind == "once" or next_run is None:
-        values["enabled"] = run.kind != "once"
-        values["changed_version"] = bump_version(session)
-    result = session.execute(
-        update(Schedule)
-        .where(Schedule.id == run.id, Schedule.next_run_at == due, Schedule.enabled.is_(True))
-        .values(**values)
-    )
-    if result.rowcount != 1:
-        session.rollback()
-        return Claim("lost")
-    if task_id is None:
-        session.commit()
-        return Claim("missed", next_run_at=next_run, missed=missed)
-    record_sent(
-        session,
-        task_id=task_id,
-        name=run.task,
-        args=json.dumps(run.args),
-        kwargs=json.dumps(run.kwargs),
-        queue=run.queue,
-        origin="schedule",
-        origin_ref=str(run.id),
-    )  # commits the run state and the history row together
-    return Claim("fire", task_id=task_id, next_run_at=next_run)
+    claims: list[Claim] = []
+    history: list[dict] = []
+    version: int | None = None
+    for run in runs:
+        due = run.next_run_at
+        values: dict = {}
+        missed = 0
+        task_id = None
+        if due < cutoff:
+            missed, next_run = _skip_missed(run, due, cutoff)
+            values.update(missed_run_count=Schedule.missed_run_count + missed, last_missed_at=due)
+        else:
+            next_run = None if run.kind == "once" else run.timing.next_after(due, run.anchor_at)
+            task_id = str(uuid.uuid4())
+            values.update(last_run_at=now, last_task_id=task_id, total_run_count=Schedule.total_run_count + 1)
+        values["next_run_at"] = next_run
+        if run.kind == "once":
+            version = version or bump_version(session)
+            values.update(enabled=False, changed_version=version)
+        result = session.execute(
+            update(Schedule)
+            .where(Schedule.id == run.id, Schedule.next_run_at == due, Schedule.enabled.is_(True))
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            claims.append(Claim("lost"))
+        elif task_id is None:
+            claims.append(Claim("missed", next_run_at=next_run, missed=missed))
+        else:
+            claims.append(Claim("fire", task_id=task_id, next_run_at=next_run))
+            history.append(
+                {
+                    "task_id": task_id,
+                    "name": run.task,
+                    "args": json.dumps(run.args),
+                    "kwargs": json.dumps(run.kwargs),
+                    "queue": run.queue,
+                    "origin": "schedule",
+                    "origin_ref": str(run.id),
+                    "state": "PENDING",
+                    "retries": 0,
+                    "sent_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    if history:
+        session.execute(insert(TaskRun), history)
+    session.commit()
+    return claims
 
 
 def _skip_missed(run: ScheduleRun, due: datetime, cutoff: datetime) -> tuple[int, datetime | None]:

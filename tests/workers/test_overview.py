@@ -78,3 +78,14 @@ def test_overview_page_links_every_tile_to_its_page(client):
     for tile, href in (("queues", "/queues/"), ("beat", "/schedules/"), ("dispatcher", "/staging/")):
         assert f'id="tile-{tile}"' in html
         assert f'<a class="tile-link" href="{href}"' in html
+
+
+def test_beat_tile_shows_the_lock_holder_or_says_none_holds_it(client):
+    html = client.get("/overview/tiles/beat").get_data(as_text=True)
+    assert 'id="tile-beat"' in html and ("lock held by" in html or "no beat" in html)
+    assert 'href="/schedules/"' in html
+
+
+def test_staged_tile_reports_the_staging_count(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'id="tile-staged"' in html and "waiting in staging" in html
