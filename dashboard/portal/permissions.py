@@ -142,3 +142,17 @@ def mutation(role: str, action: str):
         return wrapper
 
     return decorate
+
+
+def delegates_to(views: dict):
+    """Mark a route that only picks one of ``views`` to run; each of those wears ``@mutation``.
+
+    The route-guard test checks the chosen views instead of this one, so the role check and the
+    single audit row stay with the view that really acts.
+    """
+
+    def decorate(view):
+        view.delegates_to = views
+        return view
+
+    return decorate

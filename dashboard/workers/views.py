@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError, Unprocessable
-from ..portal.permissions import mutation
+from ..portal.permissions import delegates_to, mutation
 from ..redis_client import get_celery, get_redis
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from . import service
@@ -233,6 +233,7 @@ def api_detail(hostname: str):
 
 
 @api.post("/<hostname>/control")
+@delegates_to(_API_CONTROL)
 def api_control(hostname: str):
     """``POST /api/v1/workers/<hostname>/control`` with ``{"command": ..., "arguments": {...}}``.
 

@@ -13,13 +13,14 @@ def mutating_rules(app):
             yield rule
 
 
+def guarded(view) -> bool:
+    if getattr(view, "delegates_to", None):
+        return all(guarded(target) for target in view.delegates_to.values())
+    return bool(getattr(view, "required_role", None) and getattr(view, "audit_action", None))
+
+
 def test_every_mutating_route_declares_a_role_and_an_audit_action(app):
-    missing = [
-        rule.rule
-        for rule in mutating_rules(app)
-        if not getattr(app.view_functions[rule.endpoint], "required_role", None)
-        or not getattr(app.view_functions[rule.endpoint], "audit_action", None)
-    ]
+    missing = [rule.rule for rule in mutating_rules(app) if not guarded(app.view_functions[rule.endpoint])]
     assert missing == [], f"mutating routes without @mutation(role, action): {missing}"
 
 

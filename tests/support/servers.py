@@ -180,3 +180,55 @@ class LiveServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(timeout=10)
+
+
+class GunicornServer:
+    """``gunicorn wsgi:app`` as a subprocess with its own environment, like one dashboard host."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, workers: int = 2, script_name: str = ""):
+        self.port = free_port()
+        self.env = {**env, **({"SCRIPT_NAME": script_name} if script_name else {})}
+        self.script_name = script_name
+        self.log_path = log_path
+        self.args = [
+            str(BIN / "gunicorn"),
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--graceful-timeout",
+            "5",
+            "wsgi:app",
+        ]
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.script_name}"
+
+    def start(self) -> GunicornServer:
+        import urllib.request
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            self.args, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+        )
+
+        def ready():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                return response.status == 200
+
+        wait_until(ready, timeout=60, interval=0.2, what=f"gunicorn on {self.port}")
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
