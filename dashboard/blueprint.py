@@ -109,9 +109,12 @@ def configure(app: Flask, overrides: dict | None = None) -> None:
 
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
     babel.init_app(app, locale_selector=select_locale)
-    app.extensions["taskdeck_redis"] = connect(app.config["REDIS_URL"])
+    app.extensions["taskdeck_redis"] = connect(app.config["REDIS_URL"], app.config["REDIS_SENTINEL_MASTER"])
     app.extensions["taskdeck_celery"] = load_celery_app(
-        app.config["CELERY_APP"], app.config["CELERY_BROKER_URL"], app.config["CELERY_RESULT_BACKEND"]
+        app.config["CELERY_APP"],
+        app.config["CELERY_BROKER_URL"],
+        app.config["CELERY_RESULT_BACKEND"],
+        app.config["REDIS_SENTINEL_MASTER"],
     )
     from .history import models as _history_models  # noqa: F401 - registers tables
     from .portal import models as _portal_models  # noqa: F401

@@ -6,7 +6,9 @@ from celery import Celery
 from celery.app.utils import find_app
 
 
-def load_celery_app(import_path: str, broker_url: str, result_backend: str) -> Celery:
+def load_celery_app(
+    import_path: str, broker_url: str, result_backend: str, sentinel_master: str | None = None
+) -> Celery:
     """Import the Celery app to manage and point it at the configured broker and backend.
 
     ``CELERY_BROKER_URL`` and ``CELERY_RESULT_BACKEND`` win over the app's own settings, so the
@@ -20,8 +22,12 @@ def load_celery_app(import_path: str, broker_url: str, result_backend: str) -> C
     # Never let a page wait on a broker that is down: fail fast and let the caller say so.
     celery_app.conf.broker_connection_timeout = 2
     celery_app.conf.broker_connection_max_retries = 1
-    celery_app.conf.broker_transport_options = {
-        **(celery_app.conf.broker_transport_options or {}),
-        "socket_connect_timeout": 2,
-    }
+    transport = {**(celery_app.conf.broker_transport_options or {}), "socket_connect_timeout": 2}
+    if sentinel_master and broker_url.startswith("sentinel://"):
+        transport.setdefault("master_name", sentinel_master)
+    celery_app.conf.broker_transport_options = transport
+    if sentinel_master and result_backend.startswith("sentinel://"):
+        backend_options = dict(celery_app.conf.result_backend_transport_options or {})
+        backend_options.setdefault("master_name", sentinel_master)
+        celery_app.conf.result_backend_transport_options = backend_options
     return celery_app

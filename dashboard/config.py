@@ -21,6 +21,7 @@ def _flag(raw: str) -> bool:
 # name -> (default, parser). A default of None means "derived below" or "unset".
 _ENV: dict[str, tuple[object, type]] = {
     "REDIS_URL": (DEFAULT_REDIS_URL, str),
+    "REDIS_SENTINEL_MASTER": (None, str),
     "CELERY_BROKER_URL": (None, str),
     "CELERY_RESULT_BACKEND": (None, str),
     "DATABASE_URL": (None, str),
