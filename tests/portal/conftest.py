@@ -5,6 +5,7 @@ from werkzeug.security import generate_password_hash
 
 from dashboard import create_app
 from tests.conftest import app_config
+from tests.staging.conftest import order, stage  # noqa: F401 - shared fixtures
 
 PASSWORDS = {"vera": "viewer-pw", "otto": "operator-pw", "ada": "admin-pw"}
 ROLES = {"vera": "viewer", "otto": "operator", "ada": "admin"}
