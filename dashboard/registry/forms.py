@@ -15,7 +15,7 @@ WHEN_CHOICES = [
     SelectChoice("eta", "At a date and time"),
 ]
 SUBMISSION_CHOICES = [
-    SelectChoice("direct", "Run now: send to Celery"),
+    SelectChoice("direct", "Send to Celery now"),
     SelectChoice("staged", "Put in the staging list instead"),
     SelectChoice("auto", "Auto: send when idle, stage when busy"),
 ]
