@@ -213,7 +213,7 @@ def run(options, work: Path) -> None:
         full.append(time.perf_counter() - start)
     print("\nreload after one edit (tick that notices the new version)")
     print(f"  baseline full reload           p50 {ms(statistics.median(full))}")
-    print(line("changed rows + enabled ids", edits))
+    print(line("changed rows + runnable count", edits))
     print(f"  ratio (baseline / ours, p50)   {statistics.median(full) / statistics.median(edits):8.1f}x")
     naive.close()
     ours.close()

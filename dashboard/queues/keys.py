@@ -130,14 +130,11 @@ end
 return {lengths, start, out}
 """
 
-# Remove one waiting message from a queue's sub-lists.
+# Shared by FIND_MESSAGE and DELETE_MESSAGE: look for one waiting message, next-to-run first.
 # KEYS: the sub-lists in consumption order. ARGV[1]: "id" or "sha1"; ARGV[2]: the Celery task id
 # (matched against the decoded headers' id, never by substring alone) or the sha1 of the raw bytes;
 # ARGV[3]: how many elements to read per LRANGE while searching.
-# Guarantees: atomic, so a worker cannot take the message half-way; removes exactly one element,
-# the exact bytes found (LREM count -1: the occurrence nearest the head, the one found first), and
-# nothing else; returns {key, raw} or false when no such message is waiting (a worker took it).
-DELETE_MESSAGE = """
+_FIND = """
 local mode, wanted, chunk = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local function matches(raw)
   if mode == 'sha1' then return redis.sha1hex(raw) == wanted end
@@ -146,22 +143,49 @@ local function matches(raw)
   return ok and type(message) == 'table' and type(message.headers) == 'table'
     and message.headers.id == wanted
 end
-for _, key in ipairs(KEYS) do
-  local len = redis.call('LLEN', key)
-  local from = 0
-  while from < len do
-    local items = redis.call('LRANGE', key, -(from + chunk), -(from + 1))
-    for i = #items, 1, -1 do
-      if matches(items[i]) then
-        redis.call('LREM', key, -1, items[i])
-        return {key, items[i]}
+local function find()
+  for _, key in ipairs(KEYS) do
+    local len = redis.call('LLEN', key)
+    local from = 0
+    while from < len do
+      local items = redis.call('LRANGE', key, -(from + chunk), -(from + 1))
+      for i = #items, 1, -1 do
+        if matches(items[i]) then return key, items[i] end
       end
+      from = from + chunk
     end
-    from = from + chunk
   end
+  return nil, nil
+end
+"""
+
+# Find one waiting message (arguments as in _FIND). Guarantees: read-only; returns {key, raw} of
+# the match nearest the head, or false. Whoever acts on the result must re-check the exact bytes
+# atomically (the staging move does, with LREM in its own script).
+FIND_MESSAGE = (
+    _FIND
+    + """
+local key, raw = find()
+if key then return {key, raw} end
+return false
+"""
+)
+
+# Remove one waiting message from a queue's sub-lists (arguments as in _FIND).
+# Guarantees: atomic, so a worker cannot take the message half-way; removes exactly one element,
+# the exact bytes found (LREM count -1: the occurrence nearest the head, the one found first), and
+# nothing else; returns {key, raw} or false when no such message is waiting (a worker took it).
+DELETE_MESSAGE = (
+    _FIND
+    + """
+local key, raw = find()
+if key then
+  redis.call('LREM', key, -1, raw)
+  return {key, raw}
 end
 return false
 """
+)
 
 # Purge a queue: count and delete all its sub-lists.
 # KEYS: the sub-lists. Guarantees: atomic; a message pushed concurrently is either counted and
@@ -179,6 +203,7 @@ return total
 @dataclass(frozen=True)
 class Scripts:
     read_page: redis.commands.core.Script
+    find_message: redis.commands.core.Script
     delete_message: redis.commands.core.Script
     purge_queue: redis.commands.core.Script
 
@@ -192,6 +217,7 @@ def scripts(client: redis.Redis) -> Scripts:
     if found is None:
         found = Scripts(
             read_page=client.register_script(READ_PAGE),
+            find_message=client.register_script(FIND_MESSAGE),
             delete_message=client.register_script(DELETE_MESSAGE),
             purge_queue=client.register_script(PURGE_QUEUE),
         )

@@ -291,3 +291,73 @@ class InspectedRequest:
             argsrepr=_text(item.get("args")),
             eta=eta,
         )
+
+
+# What staging can carry of a message: task, id, args, kwargs, queue, priority, eta, expires.
+WORKFLOW_LINKS = ("callbacks", "errbacks", "chain", "chord")
+
+
+@dataclass(frozen=True)
+class StageableMessage:
+    """A waiting protocol-2 task message, decoded fully (JSON only) to become a staging item."""
+
+    task_id: str
+    task: str
+    args: list
+    kwargs: dict
+    priority: int | None
+    eta: str | None
+    expires: str | None
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> StageableMessage:
+        """Decode without unpickling anything; ValueError says why the message cannot be moved.
+
+        Refused: anything but a Celery protocol-2 message with a JSON body, and messages whose
+        behaviour the staging list cannot keep (workflow links, group membership, per-call time
+        limits, a shadow name), so a move never silently changes what would run.
+        """
+        try:
+            envelope = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError("not a JSON message envelope") from exc
+        headers = envelope.get("headers") if isinstance(envelope, dict) else None
+        if not isinstance(headers, dict) or not headers.get("task") or not headers.get("id"):
+            raise ValueError("only Celery protocol-2 task messages can be moved")
+        body = _json_body(envelope)  # ValueError for pickle, yaml, compressed, corrupt bodies
+        if not (isinstance(body, list) and len(body) == 3):
+            raise ValueError("the message body is not [args, kwargs, embed]")
+        args, kwargs, embed = body
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise ValueError("the message's args/kwargs are not a list and an object")
+        embed = embed if isinstance(embed, dict) else {}
+        linked = [name for name in WORKFLOW_LINKS if embed.get(name)]
+        if linked:
+            raise ValueError(f"it is part of a workflow ({', '.join(linked)}) that staging would not keep")
+        if headers.get("group"):
+            raise ValueError("it is a member of a group that staging would not keep")
+        if any(limit is not None for limit in (headers.get("timelimit") or ())):
+            raise ValueError("it has per-call time limits that staging would not keep")
+        if headers.get("shadow"):
+            raise ValueError("it has a shadow name that staging would not keep")
+        properties = envelope.get("properties") if isinstance(envelope.get("properties"), dict) else {}
+        return cls(
+            task_id=str(headers["id"]),
+            task=str(headers["task"]),
+            args=args,
+            kwargs=kwargs,
+            priority=_int(properties.get("priority")),
+            eta=headers.get("eta") if isinstance(headers.get("eta"), str) else None,
+            expires=headers.get("expires") if isinstance(headers.get("expires"), str) else None,
+        )
+
+    def item_data(self, queue: str) -> dict:
+        """The message as staging item data (for ``staging.service.build_item``), bound for ``queue``."""
+        options = {"queue": queue, "priority": self.priority, "eta": self.eta, "expires": self.expires}
+        return {
+            "task": self.task,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "options": {name: value for name, value in options.items() if value is not None},
+            "note": f"moved from queue {queue}"[:500],
+        }

@@ -17,11 +17,12 @@ from kombu.exceptions import OperationalError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import DashboardError, NotFound
+from ..errors import DashboardError, NotFound, Unprocessable
 from ..history.models import TaskRun
 from ..timeutil import as_utc
+from ..workers.service import inspect_many
 from .keys import BrokerLayout, is_internal_exchange, scripts
-from .models import HeldMessage, InspectedRequest, MessagePage, QueueMessage, QueueSummary
+from .models import HeldMessage, InspectedRequest, MessagePage, QueueMessage, QueueSummary, StageableMessage
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -46,19 +47,31 @@ def check_queue_name(name: str) -> str:
     return name
 
 
-# --- workers (direct inspect for now) -----------------------------------------------------------
+# --- workers (the shared, Redis-cached inspect of the workers area) ----------------------------
 
 
-def inspect_workers(celery_app, timeout: float, method: str) -> dict[str, list]:
-    """One inspect broadcast (``active_queues``, ``reserved`` or ``scheduled``): worker -> replies.
+def inspect_workers(
+    client: redis.Redis,
+    prefix: str,
+    celery_app,
+    *methods: str,
+    timeout: float,
+    max_age: float,
+) -> dict[str, dict[str, list]]:
+    """Inspect broadcasts (``active_queues``, ``reserved``, ``scheduled``): method -> worker -> replies.
 
-    An empty dict means no worker answered within ``timeout``.
+    Answers come from the workers area's shared cache (at most one broadcast per kind every
+    ``max_age`` seconds across every page and process); several methods are asked side by side.
+    An empty dict for a method means no worker answered (or the broker or Redis is away).
     """
     try:
-        replies = getattr(celery_app.control.inspect(timeout=timeout), method)() or {}
-    except (OperationalError, OSError):
-        return {}  # the broker is away: the page says so through its own Redis reads
-    return {worker: list(items or []) for worker, items in replies.items()}
+        snapshots = inspect_many(client, prefix, celery_app, methods, timeout=timeout, max_age=max_age)
+    except (OperationalError, OSError, redis.RedisError):
+        return {method: {} for method in methods}  # the page says so through its own Redis reads
+    return {
+        method: {worker: list(items or []) for worker, items in snapshots[method].replies.items()}
+        for method in methods
+    }
 
 
 def consumers_by_queue(active_queues: dict[str, list]) -> dict[str, list[str]]:
@@ -287,16 +300,82 @@ def delete_message(client: redis.Redis, layout: BrokerLayout, queue: str, key: s
         keys=layout.sub_lists(queue), args=[mode, wanted, DELETE_CHUNK], client=client
     )
     if not found:
-        raise QueueMessageGone(
-            f"already gone: message {key} is no longer waiting in {queue} "
-            "(a worker took it or it was deleted)"
-        )
+        raise _gone(key, queue)
     sub_key, raw = found
     step = 0
     for candidate_step, candidate in zip(layout.priority_steps, layout.sub_lists(queue), strict=True):
         if candidate.encode() == sub_key:
             step = candidate_step
     return QueueMessage.from_raw(raw, position=-1, priority_step=step)
+
+
+class StagingOnOtherServer(DashboardError):
+    """Moving to staging needs the broker on the staging list's own Redis server and database."""
+
+    status_code = 409
+
+
+class NotStageable(Unprocessable):
+    """The message cannot become a staging item (not decodable, or staging would change it)."""
+
+
+def move_to_staging(
+    client: redis.Redis,
+    layout: BrokerLayout,
+    celery_app,
+    queue: str,
+    task_id: str,
+    *,
+    prefix: str,
+    same_server: bool,
+    staged_by: str,
+    max_bytes: int,
+):
+    """Move one waiting message into the staging list, keeping its task id as the item id.
+
+    The message is found and decoded first (read-only), checked like any staged item (known task,
+    arguments that fit, size), then removed by its exact bytes and staged in one atomic script.
+    Raises ``QueueMessageGone`` when a worker took it first (nothing staged),
+    ``StagingOnOtherServer`` when the broker is not the staging Redis, ``NotStageable``,
+    ``UnknownTask`` or ``InvalidArguments`` when it cannot be staged faithfully.
+    Returns the staged item.
+    """
+    from ..staging import service as staging
+
+    if not same_server:
+        raise StagingOnOtherServer(
+            "moving a message to staging needs the broker on the same Redis server and database as "
+            "the staging list (REDIS_URL); with another broker server, delete the message and stage "
+            "a new run from the task's page instead"
+        )
+    if not 1 <= len(task_id) <= 255 or task_id.startswith("sha1:"):
+        raise DashboardError("only a message with a task id can be moved to staging", field="task_id")
+    found = scripts(client).find_message(
+        keys=layout.sub_lists(queue), args=["id", task_id, DELETE_CHUNK], client=client
+    )
+    if not found:
+        raise _gone(task_id, queue)
+    sub_key, raw = found
+    try:
+        message = StageableMessage.from_raw(raw)
+    except ValueError as exc:
+        raise NotStageable(f"message {task_id} cannot be moved to staging: {exc}", field="task_id") from exc
+    item = staging.build_item(
+        celery_app,
+        message.item_data(queue),
+        staged_by=staged_by,
+        max_bytes=max_bytes,
+        item_id=message.task_id,
+    )
+    if staging.stage_from_queue(client, prefix, item, sub_key, raw) is None:
+        raise _gone(task_id, queue)
+    return item
+
+
+def _gone(key: str, queue: str) -> QueueMessageGone:
+    return QueueMessageGone(
+        f"already gone: message {key} is no longer waiting in {queue} (a worker took it or it was deleted)"
+    )
 
 
 def purge_queue(client: redis.Redis, layout: BrokerLayout, queue: str) -> int:

@@ -21,7 +21,7 @@ from flask import (
 from ..api import api_blueprint
 from ..errors import DashboardError
 from ..extensions import db
-from ..portal.permissions import mutation
+from ..portal.permissions import current_identity, mutation
 from ..redis_client import connect, get_celery, get_redis
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from . import service
@@ -47,8 +47,17 @@ def layout():
     return service.layout_for(get_celery())
 
 
-def _timeout() -> float:
-    return current_app.config["INSPECT_TIMEOUT"]
+def _inspect(*methods: str) -> dict[str, dict[str, list]]:
+    """Inspect replies from the shared cache: a fresh answer costs no inspect timeout."""
+    config = current_app.config
+    return service.inspect_workers(
+        get_redis(),
+        config["TASKDECK_KEY_PREFIX"],
+        get_celery(),
+        *methods,
+        timeout=float(config["INSPECT_TIMEOUT"]),
+        max_age=float(config.get("WORKERS_CACHE_SECONDS", 2.0)),
+    )
 
 
 def _int_arg(name: str, default: int) -> int:
@@ -62,7 +71,7 @@ def _int_arg(name: str, default: int) -> int:
 
 
 def _summaries():
-    active = service.inspect_workers(get_celery(), _timeout(), "active_queues")
+    active = _inspect("active_queues")["active_queues"]
     queues = service.list_queues(broker(), layout(), get_celery(), active, db.session)
     return queues, bool(active)
 
@@ -79,9 +88,8 @@ def _page(name: str):
 
 
 def _held(name: str):
-    celery_app = get_celery()
-    reserved = service.inspect_workers(celery_app, _timeout(), "reserved")
-    scheduled = service.inspect_workers(celery_app, _timeout(), "scheduled")
+    replies = _inspect("reserved", "scheduled")
+    reserved, scheduled = replies["reserved"], replies["scheduled"]
     client = broker()
     queue_bindings = service.bindings(client, layout()).get(name, set())
     held, truncated = service.held_messages(
@@ -177,6 +185,54 @@ def delete_message(name: str, task_id: str):
     return redirect(url_for("queues.detail", name=name), code=303)
 
 
+def _move_to_staging(name: str, task_id: str):
+    from ..staging.service import broker_is_staging_redis
+
+    config = current_app.config
+    return service.move_to_staging(
+        broker(),
+        layout(),
+        get_celery(),
+        name,
+        task_id,
+        prefix=config["TASKDECK_KEY_PREFIX"],
+        same_server=broker_is_staging_redis(config["REDIS_URL"], config["CELERY_BROKER_URL"]),
+        staged_by=current_identity().user,
+        max_bytes=config["MAX_PAYLOAD_BYTES"],
+    )
+
+
+@bp.get("/<name>/messages/<task_id>/stage")
+def confirm_stage(name: str, task_id: str):
+    """The confirmation step for browsers without JavaScript (htmx asks with hx-confirm)."""
+    service.check_queue_name(name)
+    return render_template("queues/confirm.html", name=name, action="stage", task_id=task_id)
+
+
+@bp.post("/<name>/messages/<task_id>/stage")
+@mutation("operator", "queue.stage_message")
+def stage_message(name: str, task_id: str):
+    """Move a waiting message to the staging list; refusals keep it waiting and say why."""
+    service.check_queue_name(name)
+    try:
+        item = _move_to_staging(name, task_id)
+    except DashboardError as exc:
+        if wants_fragment():
+            # htmx does not swap 4xx replies: answer 200 with the row saying what happened.
+            return fragment_only("queues/_gone_row.html", message=exc.message)
+        page = _page(name)
+        return make_response(
+            render_template("queues/detail.html", listing=page, name=name, notices=[("error", exc.message)]),
+            exc.status_code,
+        )
+    if wants_fragment():
+        response = make_response(render_template("queues/_staged_row.html", item=item, name=name))
+        response.headers["HX-Trigger"] = "queue-changed"
+        return response
+    flash(f"Moved message {item.id} ({item.task}) to the staging list.", "ok")
+    return redirect(url_for("queues.detail", name=name), code=303)
+
+
 @bp.get("/<name>/purge")
 def confirm_purge(name: str):
     service.check_queue_name(name)
@@ -233,6 +289,19 @@ def api_delete_message(name: str, task_id: str):
     service.check_queue_name(name)
     message = service.delete_message(broker(), layout(), name, task_id)
     return jsonify({"deleted": message.to_json()})
+
+
+@api.post("/<name>/messages/<task_id>/stage")
+@mutation("operator", "queue.stage_message")
+def api_stage_message(name: str, task_id: str):
+    """Move a waiting message to the staging list: 201 with the staged item (same id)."""
+    service.check_queue_name(name)
+    item = _move_to_staging(name, task_id)
+    links = {
+        "staging": url_for("staging.index"),
+        "history": url_for("history.run_detail", task_id=item.id),
+    }
+    return jsonify({"staged": item.to_dict(), "links": links}), 201
 
 
 @api.post("/<name>/purge")

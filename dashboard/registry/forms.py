@@ -14,6 +14,11 @@ WHEN_CHOICES = [
     SelectChoice("countdown", "After a countdown"),
     SelectChoice("eta", "At a date and time"),
 ]
+SUBMISSION_CHOICES = [
+    SelectChoice("direct", "Send to Celery now"),
+    SelectChoice("staged", "Put in the staging list instead"),
+    SelectChoice("auto", "Auto: send when idle, stage when busy"),
+]
 MODE_CHOICES = [
     SelectChoice("fields", "One field per parameter"),
     SelectChoice("json", "Raw JSON args and kwargs"),
@@ -39,6 +44,9 @@ class RunForm(FlaskForm):
         default="",
         validate_choice=False,
     )
+    # The service checks the value (and names this field when it is not one of the choices).
+    submission = RadioField("Submission", choices=SUBMISSION_CHOICES, default="direct", validate_choice=False)
+    note = StringField("Note (kept with a staged run)")
 
     def parameter_fields(self) -> list[tuple[object, Field]]:
         """(Parameter, field) pairs in signature order."""

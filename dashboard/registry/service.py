@@ -12,17 +12,19 @@ import logging
 import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import redis
 from celery import Celery
 from celery.app.task import Task
+from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ..errors import DashboardError, NotFound, Unprocessable
+from ..workers.service import inspect_many
 
 log = logging.getLogger(__name__)
 
@@ -128,25 +130,28 @@ class WorkerReport:
         return {name for names in self.active_queues.values() for name in names if name}
 
 
-def inspect_workers(celery_app: Celery, timeout: float) -> WorkerReport:
+def inspect_workers(
+    client: redis.Redis, prefix: str, celery_app: Celery, *, timeout: float, max_age: float
+) -> WorkerReport:
     """Ask live workers what they have registered and which queues they consume.
 
-    The two broadcasts run side by side on their own connections, so a page waits one
-    ``timeout``, not two. No answer (or no broker) gives an empty report, never a hang.
+    Served from the shared inspect cache of the workers area: at most one broadcast per kind
+    every ``max_age`` seconds however many pages poll, so a fresh cache answers without waiting.
+    The two kinds are asked side by side, so a refresh waits one ``timeout``, not two. No answer
+    (or no broker) gives an empty report, never a hang.
     """
-
-    def ask(method: str):
-        with celery_app.connection_for_read() as connection:
-            return getattr(celery_app.control.inspect(timeout=timeout, connection=connection), method)()
-
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            registered = pool.submit(ask, "registered")
-            queues = pool.submit(ask, "active_queues")
-            return WorkerReport.from_replies(registered.result(), queues.result())
-    except Exception as exc:  # broker down or refusing: the page says so instead of failing
+        snapshots = inspect_many(
+            client, prefix, celery_app, ("registered", "active_queues"), timeout=timeout, max_age=max_age
+        )
+    except Exception as exc:  # Redis or the broker down: the page says so instead of failing
         log.warning("inspect failed: %s", exc)
         return WorkerReport(error=f"workers could not be asked: {exc}")
+    registered, queues = snapshots["registered"], snapshots["active_queues"]
+    error = registered.error or queues.error
+    if error and not (registered.replies or queues.replies):
+        return WorkerReport(error=f"workers could not be asked: {error}")
+    return WorkerReport.from_replies(registered.replies, queues.replies)
 
 
 # --- Describing tasks ------------------------------------------------------------------------
@@ -412,6 +417,9 @@ class RunRequest:
     expires: datetime | None = None  # aware, UTC
     priority: int | None = None
     timezone: str = "UTC"  # the operator's zone, to show times back in it
+    # The expiry as given in seconds (None when given as a date-time or not at all): a staged run
+    # counts it from its release, as Celery counts it from sending.
+    expires_after: float | None = None
 
     def shown(self, moment: datetime, zone: str | None = None) -> str:
         """``moment`` as the operator reads it: in their zone (or ``zone``), with the zone's name."""
@@ -658,7 +666,20 @@ def parse_run_request(
         expires=expires,
         priority=priority,
         timezone=zone.key,
+        expires_after=None if expires is None else _relative_seconds(data.get("expires")),
     )
+
+
+def _relative_seconds(value: object) -> float | None:
+    """``value`` as a number of seconds when it was given as one (number or numeric text)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
 def _check_payload(args: list, kwargs: dict, limit: int) -> None:
@@ -744,9 +765,16 @@ def send_run(
         )
     except Exception as exc:  # kombu raises OperationalError (and others) when the broker is away
         raise BrokerUnavailable(f"the broker did not accept the task: {exc}") from exc
+    queue = run.queue or default_route(celery_app, run.task)[0]
+    _record_sent(session, task_id, run, queue, origin, origin_ref)
+    return task_id
+
+
+def _record_sent(
+    session: Session, task_id: str, run: RunRequest, queue: str | None, origin: str, origin_ref: str | None
+) -> None:
     from ..history.service import record_sent
 
-    queue = run.queue or default_route(celery_app, run.task)[0]
     for attempt in (1, 2):  # a second try finds a row the event recorder inserted meanwhile
         try:
             record_sent(
@@ -759,12 +787,110 @@ def send_run(
                 origin=origin,
                 origin_ref=origin_ref,
             )
-            break
+            return
         except SQLAlchemyError as exc:
             session.rollback()
             if attempt == 2:
                 log.warning("task %s was sent but not recorded in the history: %s", task_id, exc)
-    return task_id
+
+
+# --- Submission: straight to Celery, into the staging list, or "auto" -------------------------
+
+SUBMISSIONS = ("direct", "staged", "auto")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Where a run request went. ``task_id`` is the Celery task id either way: a staged item keeps
+    it as its id and becomes that task when released."""
+
+    task_id: str
+    outcome: str  # "sent" (handed to Celery) or "staged" (waiting in the staging list)
+    mode: str  # what was asked: "direct", "staged" or "auto"
+    queue: str | None
+
+    @property
+    def staged(self) -> bool:
+        return self.outcome == "staged"
+
+    def to_json(self) -> dict[str, object]:
+        return {"task_id": self.task_id, "outcome": self.outcome, "submission": self.mode}
+
+
+def check_submission(value: object) -> str:
+    """The submission mode asked for; blank means ``direct`` (run now, as before staging existed)."""
+    if _blank(value):
+        return "direct"
+    if value not in SUBMISSIONS:
+        raise InvalidRunOption(
+            "submission must be 'direct' (run now), 'staged' (put in the staging list) "
+            "or 'auto' (direct when idle, staged when busy)",
+            field="submission",
+        )
+    return str(value)
+
+
+def staging_data(run: RunRequest, note: str = "") -> dict[str, object]:
+    """A validated run as staging item data. Relative times (countdown, expiry in seconds) count
+    from the release, as they count from sending for a direct run; an ETA or an expiry date-time
+    stays absolute."""
+    if run.expires_after is not None:
+        expires: object = run.expires_after
+    else:
+        expires = run.expires.isoformat() if run.expires else None
+    options = {
+        "queue": run.queue,
+        "priority": run.priority,
+        "countdown": run.countdown,
+        "eta": run.eta.isoformat() if run.eta else None,
+        "expires": expires,
+    }
+    return {
+        "task": run.task,
+        "args": run.args,
+        "kwargs": run.kwargs,
+        "options": {name: value for name, value in options.items() if value is not None},
+        "note": note or "",
+    }
+
+
+def submit_run(
+    client: redis.Redis,
+    celery_app: Celery,
+    session: Session,
+    prefix: str,
+    run: RunRequest,
+    *,
+    submission: str,
+    staged_by: str,
+    max_bytes: int,
+    note: str = "",
+    broker: redis.Redis | None = None,
+) -> Submission:
+    """Hand a validated run to Celery (``direct``), to the staging list (``staged``), or let the
+    staging service decide (``auto``: direct when the list is empty and the target queue is below
+    the dispatcher's low-water mark, staged otherwise). Refused input raises before anything is
+    sent or staged. ``broker`` is the broker's Redis when it is not ``client``'s server.
+    """
+    from ..staging import service as staging
+
+    submission = check_submission(submission)
+    if submission == "direct":
+        task_id = send_run(celery_app, session, run)
+        return Submission(task_id, "sent", submission, run.queue or default_route(celery_app, run.task)[0])
+    item = staging.build_item(celery_app, staging_data(run, note), staged_by=staged_by, max_bytes=max_bytes)
+    if submission == "staged":
+        staging.stage_item(client, prefix, item)
+        outcome = "staged"
+    else:
+        try:
+            outcome = staging.submit(client, celery_app, prefix, item, mode="auto", broker=broker)
+        except OperationalError as exc:
+            raise BrokerUnavailable(f"the broker did not accept the task: {exc}") from exc
+    queue = staging.target_queue(celery_app, item)
+    if outcome == "sent":
+        _record_sent(session, item.id, run, queue, "operator", None)
+    return Submission(item.id, outcome, submission, queue)
 
 
 # --- Results ---------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from flask import Blueprint, current_app, jsonify, make_response, render_templat
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError
 from ..extensions import db
-from ..portal.permissions import mutation
-from ..redis_client import get_celery
+from ..portal.permissions import current_identity, mutation
+from ..redis_client import get_celery, get_redis
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from ..timeutil import utcnow
 from . import service
@@ -21,7 +21,15 @@ ZONE_COOKIE = "td_tz"
 
 
 def _report() -> service.WorkerReport:
-    return service.inspect_workers(get_celery(), current_app.config["INSPECT_TIMEOUT"])
+    """What workers report, from the shared inspect cache (fresh answers cost no wait)."""
+    config = current_app.config
+    return service.inspect_workers(
+        get_redis(),
+        config["TASKDECK_KEY_PREFIX"],
+        get_celery(),
+        timeout=float(config["INSPECT_TIMEOUT"]),
+        max_age=float(config.get("WORKERS_CACHE_SECONDS", 2.0)),
+    )
 
 
 def _flag(name: str) -> bool:
@@ -56,7 +64,12 @@ def index():
 
 
 def _task_page(
-    info: service.TaskInfo, report: service.WorkerReport, form=None, sent=None, run=None, status: int = 200
+    info: service.TaskInfo,
+    report: service.WorkerReport,
+    form=None,
+    submitted: service.Submission | None = None,
+    run=None,
+    status: int = 200,
 ):
     celery_app = get_celery()
     if form is None and info.in_app:
@@ -67,11 +80,13 @@ def _task_page(
             service.zone_names(),
             _operator_zone(),
         )
+    sent = submitted.task_id if submitted and not submitted.staged else None
     context = {
         "task": info,
         "report": report,
         "form": form,
         "sent": sent,
+        "submitted": submitted,
         "run": run,
         "run_state": service.RunState.from_backend(celery_app, sent) if sent else None,
         "flower_url": current_app.config.get("FLOWER_URL"),
@@ -115,13 +130,35 @@ def run(name: str):
             now=utcnow(),
             worker_queues=report.queue_names(),
         )
-        task_id = service.send_run(celery_app, db.session, run_request)
+        submitted = _submit(run_request, form.submission.data, form.note.data)
     except DashboardError as exc:
         form.show_error(exc.field, exc.message)
         return _task_page(info, report, form=form, status=exc.status_code)
-    response = _task_page(info, report, form=form, sent=task_id, run=run_request)
+    response = _task_page(info, report, form=form, submitted=submitted, run=run_request)
     response.set_cookie(ZONE_COOKIE, run_request.timezone, max_age=365 * 86400, samesite="Lax")
     return response
+
+
+def _submit(run_request: service.RunRequest, submission: object, note: object) -> service.Submission:
+    """Send, stage or auto-submit a validated run (see ``service.submit_run``)."""
+    from ..staging import service as staging
+
+    config = current_app.config
+    if not isinstance(note, str | type(None)):
+        raise service.InvalidRunOption("note must be text", field="note")
+    same_server = staging.broker_is_staging_redis(config["REDIS_URL"], config["CELERY_BROKER_URL"])
+    return service.submit_run(
+        get_redis(),
+        get_celery(),
+        db.session,
+        config["TASKDECK_KEY_PREFIX"],
+        run_request,
+        submission=service.check_submission(submission),
+        staged_by=current_identity().user,
+        max_bytes=config["MAX_PAYLOAD_BYTES"],
+        note=note or "",
+        broker=None if same_server else staging.broker_client(get_celery()),
+    )
 
 
 @bp.get("/-/runs/<task_id>/state")
@@ -169,12 +206,14 @@ def api_detail(name: str):
 @api.post("/<path:name>/run")
 @mutation("operator", "task.run")
 def api_run(name: str):
-    """Send a run; 202 with the task id. Body: see ``service.parse_run_request``."""
+    """Send (202) or stage (201) a run. Body: see ``service.parse_run_request``, plus
+    ``submission`` (direct | staged | auto) and ``note``."""
     celery_app = get_celery()
     _check_request_size()
     data = dict(json_body())
     data["task"] = name
     config = current_app.config
+    submission = service.check_submission(data.get("submission"))
     run_request = service.parse_run_request(
         data,
         celery_app,
@@ -182,14 +221,18 @@ def api_run(name: str):
         now=utcnow(),
         worker_queues=lambda: _report().queue_names(),
     )
-    task_id = service.send_run(celery_app, db.session, run_request)
+    submitted = _submit(run_request, submission, data.get("note"))
+    task_id = submitted.task_id
     links = {
         "history": url_for("history.run_detail", task_id=task_id),
         "state": url_for("registry_api.api_run_state", task_id=task_id),
     }
+    if submitted.staged:
+        links["staging"] = url_for("staging.index")
     if config.get("FLOWER_URL"):
         links["flower"] = f"{config['FLOWER_URL'].rstrip('/')}/task/{task_id}"
-    return jsonify({"task_id": task_id, **run_request.to_json(), "links": links}), 202
+    body = {**run_request.to_json(), **submitted.to_json(), "links": links}
+    return jsonify(body), 201 if submitted.staged else 202
 
 
 @api.get("/-/runs/<task_id>/state")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 
 from .timing import UNITS
 
@@ -12,7 +13,13 @@ class ScheduleForm(FlaskForm):
     name = StringField("Name")
     task = StringField("Task")
     kind = RadioField(
-        "Kind", choices=[("interval", "Interval"), ("cron", "Cron"), ("once", "Once")], default="interval"
+        "Kind",
+        choices=[
+            SelectChoice("interval", "Interval"),
+            SelectChoice("cron", "Cron"),
+            SelectChoice("once", "Once"),
+        ],
+        default="interval",
     )
     timezone = StringField("Time zone", default="UTC")
     run_at = StringField("Run at (in the schedule's zone)", render_kw={"type": "datetime-local", "step": "1"})

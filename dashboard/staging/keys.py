@@ -287,6 +287,32 @@ end
 return 0
 """
 
+# Move one waiting broker message into the staging list, when the broker is this same Redis
+# server and database. Guarantee: exactly once. Removing the exact raw bytes from the queue's
+# sub-list (LREM count 1: one element, the exact bytes, nothing else; identical copies are
+# interchangeable) and adding the item (data, position at the tail, version) happen in one
+# script, so the work is either still waiting in the queue or staged, never both and never
+# neither. If a worker (or a delete) took the message first, LREM removes nothing and nothing is
+# staged. An id already staged is refused before anything changes.
+# KEYS: order, items, version, the broker sub-list holding the message.
+# ARGV: item id (the message's task id), item JSON, the message's raw bytes.
+# Returns {1, version} when moved, {0, 'gone'} when the message was no longer waiting.
+STAGE_FROM_QUEUE = (
+    _PLACEMENT
+    + """
+local order, items, version, source = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, data, raw = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('HEXISTS', items, id) == 1 or redis.call('ZSCORE', order, id) then
+  return redis.error_reply('EXISTS')
+end
+if redis.call('LREM', source, 1, raw) == 0 then return {0, 'gone'} end
+local score = edge_score(order, false)
+redis.call('HSET', items, id, data)
+redis.call('ZADD', order, fmt(score), id)
+return {1, redis.call('INCR', version)}
+"""
+)
+
 SCRIPTS = {
     "add": ADD,
     "move": MOVE,
@@ -295,6 +321,7 @@ SCRIPTS = {
     "release": RELEASE,
     "release_to_processing": RELEASE_TO_PROCESSING,
     "broker_push_once": BROKER_PUSH_ONCE,
+    "stage_from_queue": STAGE_FROM_QUEUE,
 }
 
 _registered: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

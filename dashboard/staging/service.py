@@ -228,6 +228,30 @@ def stage_item(
         raise _translate(exc, item.id) from exc
 
 
+def stage_from_queue(
+    client: redis.Redis,
+    prefix: str,
+    item: StagingItem,
+    list_key: str | bytes,
+    raw: bytes,
+    *,
+    name: str = DEFAULT_LIST,
+) -> int | None:
+    """Move a waiting broker message (its exact ``raw`` bytes in ``list_key``) into the list as
+    ``item`` (validated with build_item, its id the message's task id), atomically; the broker must
+    be this Redis server and database. Returns the new version, or None when the message was no
+    longer waiting (a worker took it first): then nothing is staged.
+    """
+    keys = StagingKeys(prefix, name)
+    try:
+        moved, version = script(client, "stage_from_queue")(
+            keys=[*keys.core(), list_key], args=[item.id, item.to_json(), raw]
+        )
+    except redis.exceptions.ResponseError as exc:
+        raise _translate(exc, item.id) from exc
+    return int(version) if int(moved) else None
+
+
 def move(
     client: redis.Redis,
     prefix: str,

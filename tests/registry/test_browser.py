@@ -39,3 +39,23 @@ def test_active_search_filters_the_list_as_you_type(page, celery_worker):
     expect(page.locator('tr[data-task="tasks.send_daily_report"]')).to_be_visible()
     page.wait_for_url("**/tasks/?q=daily*")
     assert page.console_errors == []
+
+
+def test_stage_instead_puts_the_run_in_the_staging_list(page):
+    page.goto("/tasks/tasks.add")
+    page.get_by_label("x: int").fill("20")
+    page.get_by_label("y: int").fill("22")
+    page.get_by_label("Put in the staging list instead").check()
+    page.get_by_label("Note (kept with a staged run)").fill("after the backup")
+    page.get_by_role("button", name="Run tasks.add").click()
+
+    expect(page.locator(".run-staged .task-id")).to_be_visible()
+    item_id = page.locator(".run-staged .task-id").inner_text()
+    expect(page.locator(".run-state")).to_have_count(0)
+    page.get_by_role("link", name="in the staging list").click()
+    page.wait_for_url("**/staging/")
+    row = page.locator(f'[data-id="{item_id}"]')
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("tasks.add")
+    expect(row).to_contain_text("after the backup")
+    assert page.console_errors == []
