@@ -635,7 +635,7 @@ def _skip_missed(run: ScheduleRun, due: datetime, cutoff: datetime) -> tuple[int
         return 1, None
     if run.kind == "interval":
         step = timedelta(seconds=run.timing.every_seconds)
-        skipped = int((cutoff - due) / step) + 1
+        skipped = -((due - cutoff) // step)  # grid points strictly before the cutoff
         candidate = due + skipped * step
         if run.timing.end_at is not None and candidate > run.timing.end_at:
             candidate = None

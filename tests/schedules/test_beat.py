@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from celery.result import AsyncResult
 
 from dashboard.extensions import db
@@ -166,9 +165,8 @@ def test_killed_beat_restarted_neither_loses_nor_repeats_a_run(app, start_beat, 
     assert as_utc(schedule.last_run_at) is not None
 
 
-@pytest.mark.parametrize("grace_case", ["within"])
-def test_run_missed_while_beat_was_down_fires_at_start_up(
-    app, start_beat, redis_client, queue_name, grace_case
+def test_run_missed_while_beat_was_down_fires_at_start_up_within_grace(
+    app, start_beat, redis_client, queue_name
 ):
     run_at = (utcnow() + timedelta(seconds=1)).replace(microsecond=0, tzinfo=None).isoformat()
     once = make(app, name="late", kind="once", run_at=run_at, queue=queue_name)
@@ -180,3 +178,20 @@ def test_run_missed_while_beat_was_down_fires_at_start_up(
     start_beat()
     wait_until(lambda: len(sent_messages(redis_client, queue_name)) == 1, 40, what="the late run")
     assert row(app, once).missed_run_count == 0
+
+
+def test_runs_missed_beyond_the_grace_period_are_counted_not_fired(app):
+    schedule_id = make(app, name="stale", interval_every=10)
+    with app.app_context():
+        schedule = db.session.get(Schedule, schedule_id)
+        due = as_utc(schedule.next_run_at)
+        run = service.ScheduleRun.from_row(schedule)
+        later = due + timedelta(seconds=95)  # due times at +0, +10, ... +90: ten of them
+        [claim] = service.claim_due_runs(db.session, [run], later, grace=5)
+        assert claim.outcome == "missed" and claim.missed == 9
+        assert claim.next_run_at == due + timedelta(seconds=90)  # 5 s old: still within grace
+        schedule = db.session.get(Schedule, schedule_id)
+        assert (schedule.missed_run_count, schedule.total_run_count) == (9, 0)
+        # A second claim on the same due time (another beat) loses.
+        assert service.claim_due_runs(db.session, [run], later, grace=5)[0].outcome == "lost"
+        assert db.session.query(TaskRun).count() == 0
