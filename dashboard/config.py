@@ -51,6 +51,7 @@ _ENV: dict[str, tuple[object, type]] = {
     "HISTORY_RECONCILE_SECONDS": (30.0, float),
     "HISTORY_FULL_SCAN_SECONDS": (600.0, float),
     "SCHEDULE_MISSED_GRACE": (300.0, float),
+    "SCHEDULE_LOCK_TTL": (None, float),
     "WORKERS_CACHE_SECONDS": (2.0, float),
     "WORKERS_OFFLINE_AFTER": (60.0, float),
     "WORKERS_FORGET_AFTER": (3600.0, float),

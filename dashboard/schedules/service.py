@@ -22,7 +22,7 @@ from ..history.models import TaskRun
 from ..history.service import record_sent
 from ..registry.service import check_arguments, require_task
 from ..timeutil import as_utc, utcnow
-from .keys import beat_lock_key, registered_cache_key
+from .keys import beat_lock_key
 from .models import Schedule, ScheduleVersion
 from .timing import (
     KINDS,
@@ -766,20 +766,13 @@ def next_runs(
 
 
 def registered_on_live_workers(
-    client: redis.Redis, prefix: str, celery_app: Celery, timeout: float
+    client: redis.Redis, prefix: str, celery_app: Celery, *, timeout: float, max_age: float
 ) -> set[str]:
-    """Task names registered on at least one worker answering inspect (cached in Redis for 10 s)."""
-    key = registered_cache_key(prefix)
-    cached = client.get(key)
-    if cached is not None:
-        return set(json.loads(cached))
-    try:
-        replies = celery_app.control.inspect(timeout=timeout).registered() or {}
-    except Exception:  # kombu raises transport-specific errors; treat as "no worker answered"
-        replies = {}
-    names = sorted({name.split(" ")[0] for tasks in replies.values() for name in (tasks or [])})
-    client.set(key, json.dumps(names), ex=10)
-    return set(names)
+    """Task names registered on at least one worker answering inspect (the shared inspect cache)."""
+    from ..workers.service import inspect_cached
+
+    snapshot = inspect_cached(client, prefix, celery_app, "registered", timeout=timeout, max_age=max_age)
+    return {name.split(" ")[0] for tasks in snapshot.replies.values() for name in (tasks or [])}
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,8 @@ def _registered() -> set[str]:
         get_redis(),
         current_app.config["TASKDECK_KEY_PREFIX"],
         get_celery(),
-        current_app.config["INSPECT_TIMEOUT"],
+        timeout=current_app.config["INSPECT_TIMEOUT"],
+        max_age=current_app.config["WORKERS_CACHE_SECONDS"],
     )
 
 
