@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from .service import EDITABLE
 from .timing import UNITS
 
 
@@ -39,24 +40,8 @@ class ScheduleForm(FlaskForm):
     description = TextAreaField("Description", render_kw={"rows": 2})
     enable_now = BooleanField("Enable now")
 
-    DEFINITION = (
-        "name",
-        "task",
-        "kind",
-        "timezone",
-        "run_at",
-        "interval_every",
-        "interval_unit",
-        "cron",
-        "args",
-        "kwargs",
-        "queue",
-        "priority",
-        "expires_seconds",
-        "start_at",
-        "end_at",
-        "description",
-    )
+    # The fields that define a schedule, in the service's order.
+    DEFINITION = EDITABLE
 
     def to_data(self) -> dict:
         """The submitted definition as the service takes it."""
