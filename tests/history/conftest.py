@@ -3,57 +3,35 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support.servers import BIN, ROOT, wait_until
+from tests.support.servers import BIN, ManagedProcess, wait_until
 
 
-class RecorderProcess:
+class RecorderProcess(ManagedProcess):
     """``flask --app wsgi:app history record`` against the test database; ready once it beats."""
 
     def __init__(self, database_url: str, key_prefix: str, log_path: Path, **settings: str):
-        self.env = {**os.environ, "DATABASE_URL": database_url, "TASKDECK_KEY_PREFIX": key_prefix, **settings}
+        env = {**os.environ, "DATABASE_URL": database_url, "TASKDECK_KEY_PREFIX": key_prefix, **settings}
+        super().__init__([str(BIN / "flask"), "--app", "wsgi:app", "history", "record"], env, log_path)
         self.key_prefix = key_prefix
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
 
     def start(self, redis_client) -> RecorderProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            [str(BIN / "flask"), "--app", "wsgi:app", "history", "record"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+        self.spawn()
         wait_until(lambda: self._active(redis_client), timeout=60, interval=0.1, what="recorder heartbeat")
         return self
 
     def _active(self, redis_client) -> bool:
         from dashboard.heartbeat import alive
 
-        if self.process.poll() is not None:
-            raise RuntimeError(f"recorder exited with {self.process.returncode}; see {self.log_path}")
+        self.check_running("recorder")
         instance = f"{os.uname().nodename}:{self.process.pid}"
         return any(
             b.instance == instance and b.info.get("active")
             for b in alive(redis_client, self.key_prefix, "recorder")
         )
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.process = None
 
 
 @pytest.fixture

@@ -4,72 +4,29 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import uuid
 from datetime import datetime
 
 import pytest
 
 from dashboard.extensions import db
-from tests.support.servers import BIN, ROOT
+from tests.support.servers import BIN, ManagedProcess
 
 SCHEDULER = "dashboard.schedules.scheduler:DatabaseScheduler"
 
 
-class BeatProcess:
+class BeatProcess(ManagedProcess):
     """``celery beat -S <database scheduler> --max-interval 1`` as a subprocess."""
 
+    stop_timeout = 15.0
+
     def __init__(self, env: dict[str, str], log_path):
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
+        args = [str(BIN / "python"), "-m", "celery", "-A", "celery_app:app", "beat", "-S", SCHEDULER]
+        super().__init__(args + ["--max-interval", "1", "--loglevel", "INFO"], env, log_path)
 
     def start(self) -> BeatProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            [
-                str(BIN / "python"),
-                "-m",
-                "celery",
-                "-A",
-                "celery_app:app",
-                "beat",
-                "-S",
-                SCHEDULER,
-                "--max-interval",
-                "1",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+        self.spawn()
         return self
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown, the lock is left to expire."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support.servers import BIN, ROOT
+from tests.support.servers import BIN, ManagedProcess
 
 
 @pytest.fixture
@@ -42,38 +40,15 @@ def order(app, redis_client):
     return lambda: [i.decode() for i in redis_client.zrange(keys.order, 0, -1)]
 
 
-class DispatcherProcess:
+class DispatcherProcess(ManagedProcess):
     """``flask --app wsgi:app staging dispatch`` as a subprocess with the test's configuration."""
 
     def __init__(self, env: dict[str, str], log_path: Path):
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
+        super().__init__([str(BIN / "flask"), "--app", "wsgi:app", "staging", "dispatch"], env, log_path)
 
     def start(self) -> DispatcherProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            [str(BIN / "flask"), "--app", "wsgi:app", "staging", "dispatch"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+        self.spawn()
         return self
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to finish anything."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture

@@ -96,7 +96,55 @@ class RedisServer:
         self.process = None
 
 
-class CeleryWorker:
+class ManagedProcess:
+    """A project process (worker, gunicorn, beat, dispatcher, recorder) in its own process group.
+
+    Output goes to ``log_path``; ``stop`` sends SIGTERM to the group and SIGKILL after a deadline.
+    """
+
+    stop_timeout = 20.0
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
+        self.args = args
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def spawn(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            self.args, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+        )
+
+    def check_running(self, what: str) -> None:
+        """Fail at once (instead of at a deadline) when the process has already exited."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {self.process.returncode}; see {self.log_path}")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown at all."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+
+class CeleryWorker(ManagedProcess):
     """``celery worker`` as a subprocess against the test Redis; ready once it answers ping."""
 
     def __init__(
@@ -111,9 +159,7 @@ class CeleryWorker:
         app: str = "celery_app:app",
     ):
         self.hostname = f"{name or 'testworker'}-{uuid.uuid4().hex[:8]}@localhost"
-        self.env = env
-        self.log_path = log_path
-        self.args = [
+        args = [
             str(BIN / "celery"),
             "-A",
             app,
@@ -132,33 +178,19 @@ class CeleryWorker:
             "--without-gossip",
             "--without-mingle",
         ]
-        self.process: subprocess.Popen | None = None
+        super().__init__(args, env, log_path)
 
     def start(self, celery_app) -> CeleryWorker:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            self.args, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
-        )
+        self.spawn()
         wait_until(
             lambda: self._answers(celery_app), timeout=60, interval=0.2, what=f"worker {self.hostname}"
         )
         return self
 
     def _answers(self, celery_app) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log_path}")
+        self.check_running("worker")
         replies = celery_app.control.inspect(destination=[self.hostname], timeout=0.5).ping()
         return bool(replies)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.process = None
 
 
 class LiveServer:
@@ -182,25 +214,15 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-class GunicornServer:
+class GunicornServer(ManagedProcess):
     """``gunicorn wsgi:app`` as a subprocess with its own environment, like one dashboard host."""
 
     def __init__(self, env: dict[str, str], log_path: Path, *, workers: int = 2, script_name: str = ""):
         self.port = free_port()
-        self.env = {**env, **({"SCRIPT_NAME": script_name} if script_name else {})}
         self.script_name = script_name
-        self.log_path = log_path
-        self.args = [
-            str(BIN / "gunicorn"),
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--graceful-timeout",
-            "5",
-            "wsgi:app",
-        ]
-        self.process: subprocess.Popen | None = None
+        args = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}"]
+        args += ["--graceful-timeout", "5", "wsgi:app"]
+        super().__init__(args, {**env, **({"SCRIPT_NAME": script_name} if script_name else {})}, log_path)
 
     @property
     def url(self) -> str:
@@ -209,26 +231,12 @@ class GunicornServer:
     def start(self) -> GunicornServer:
         import urllib.request
 
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            self.args, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
-        )
+        self.spawn()
 
         def ready():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log_path}")
+            self.check_running("gunicorn")
             with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
                 return response.status == 200
 
         wait_until(ready, timeout=60, interval=0.2, what=f"gunicorn on {self.port}")
         return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.process = None
