@@ -6,6 +6,7 @@ import redis
 from flask import Blueprint, abort, current_app
 
 from ..extensions import db
+from ..history.charts import build_charts
 from ..redis_client import get_celery, get_redis
 from ..rendering import fragment_only, page_or_fragment
 from . import service
@@ -84,7 +85,13 @@ def index():
     redis_check = _check("redis")
     checks = [redis_check] + [_check(name, bool(redis_check.ok)) for name in TILES[1:]]
     checks = [check for check in checks if check is not None]
-    return page_or_fragment("overview/index.html", "overview/_tiles.html", live=True, checks=checks)
+    return page_or_fragment(
+        "overview/index.html",
+        "overview/_tiles.html",
+        live=True,
+        checks=checks,
+        charts=build_charts(db.session, "hour"),
+    )
 
 
 @bp.get("/overview/tiles/<name>")

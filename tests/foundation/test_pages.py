@@ -52,3 +52,8 @@ def test_auth_off_banner_is_shown(client):
 def test_api_refuses_mutation_without_json_content_type(client):
     response = client.post("/api/v1/nothing-here", data="x=1")
     assert response.status_code in (404, 415)
+
+
+def test_overview_shows_the_history_charts(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'id="history-charts"' in html and "<svg" in html
