@@ -129,7 +129,7 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
     """
     from flask_babel import get_locale
 
-    from . import polling
+    from . import i18n, polling
     from .i18n import LANGUAGES
     from .portal.permissions import can, current_identity, load_identity
 
@@ -153,6 +153,8 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
         poll_attrs=polling.poll_attrs,
         poll_choices=polling.CHOICES,
     )
+    # Locale-aware display of numbers and datetimes (machine values stay in ``datetime=``).
+    app.jinja_env.filters.update(number=i18n.number, localtime=i18n.localtime)
 
     for name in names:
         if name.endswith("_api"):

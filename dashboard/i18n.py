@@ -37,3 +37,37 @@ def select_locale() -> str:
         return chosen
     best = request.accept_languages.best_match(["en", "zh_CN", "zh", "zh_Hans", "zh-CN"])
     return _known(best) or "en"
+
+
+def number(value, digits: int | None = None) -> str:
+    """A number for the current locale (grouping, decimal sign); non-numbers pass through."""
+    from flask_babel import format_decimal
+
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return "" if value is None else str(value)
+    if digits is not None:
+        return format_decimal(value, format="#,##0." + "0" * digits if digits else "#,##0")
+    return format_decimal(value)
+
+
+def localtime(value, fmt: str = "medium") -> str:
+    """A datetime for the current locale in the operator's time zone (``BABEL_DEFAULT_TIMEZONE``).
+
+    Naive values are taken as UTC, as everything stored is UTC; strings pass through unchanged.
+    """
+    from datetime import UTC, datetime
+
+    from flask_babel import format_datetime
+
+    if not isinstance(value, datetime):
+        return "" if value is None else str(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return format_datetime(value, fmt)
+
+
+def cron_locale() -> str:
+    """cron-descriptor's locale code for the current language."""
+    from flask_babel import get_locale
+
+    return "zh_CN" if str(get_locale() or "en").startswith("zh") else "en_US"
