@@ -21,7 +21,7 @@ from flask import (
 from ..api import api_blueprint
 from ..errors import DashboardError
 from ..extensions import db
-from ..portal.permissions import current_identity, mutation
+from ..portal.permissions import current_identity, mutation, requires_role
 from ..redis_client import connect, get_celery, get_redis
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from . import service
@@ -155,6 +155,7 @@ def held(name: str):
 
 
 @bp.get("/<name>/messages/<task_id>/delete")
+@requires_role("operator")
 def confirm_delete(name: str, task_id: str):
     """The confirmation step for browsers without JavaScript (htmx asks with hx-confirm)."""
     service.check_queue_name(name)
@@ -203,6 +204,7 @@ def _move_to_staging(name: str, task_id: str):
 
 
 @bp.get("/<name>/messages/<task_id>/stage")
+@requires_role("operator")
 def confirm_stage(name: str, task_id: str):
     """The confirmation step for browsers without JavaScript (htmx asks with hx-confirm)."""
     service.check_queue_name(name)
@@ -234,6 +236,7 @@ def stage_message(name: str, task_id: str):
 
 
 @bp.get("/<name>/purge")
+@requires_role("admin")
 def confirm_purge(name: str):
     service.check_queue_name(name)
     total = service.read_page(broker(), layout(), name, limit=1).total

@@ -11,7 +11,7 @@ from ..api import api_blueprint, json_body
 from ..errors import DashboardError, Unprocessable
 from ..extensions import db
 from ..history.service import record_sent
-from ..portal.permissions import current_identity, mutation
+from ..portal.permissions import current_identity, mutation, requires_role
 from ..redis_client import get_celery, get_redis
 from ..rendering import page_or_fragment, wants_fragment
 from . import service
@@ -188,6 +188,7 @@ def _edit_page(item, form: ItemForm, error: DashboardError | None = None, status
 
 
 @bp.get("/<item_id>/edit")
+@requires_role("operator")
 def edit_item(item_id: str):
     item = service.get_item(get_redis(), _prefix(), item_id)
     form = ItemForm()
