@@ -22,7 +22,7 @@ from flask import (
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError
 from ..extensions import db
-from ..portal.permissions import mutation
+from ..portal.permissions import mutation, requires_role
 from ..redis_client import get_celery, get_redis
 from ..rendering import page_or_fragment, wants_fragment
 from . import models as _models  # noqa: F401 - registers the tables
@@ -134,6 +134,7 @@ def _render_form(form: ScheduleForm, schedule=None, status: int = 200):
 
 
 @bp.get("/new")
+@requires_role("admin")
 def new():
     return _render_form(ScheduleForm())
 
@@ -157,6 +158,7 @@ def create():
 
 
 @bp.get("/<int:schedule_id>/edit")
+@requires_role("admin")
 def edit(schedule_id: int):
     schedule = service.get_schedule(db.session, schedule_id)
     data = service.definition_of(schedule)
