@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError, Unprocessable
-from ..portal.permissions import delegates_to, mutation
+from ..portal.permissions import delegates_to, mutation, requires_role
 from ..redis_client import get_celery, get_redis
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from . import service
@@ -122,9 +122,14 @@ def confirm(hostname: str, command: str):
     """The confirmation step for destructive commands when JavaScript is off (changes nothing)."""
     cmd = service.COMMANDS.get(command) or abort(404)
     values = {k: v for k, v in request.args.items() if k not in FORM_META}
-    return render_template(
-        "workers/control.html", **_context(command=cmd, hostname=hostname, values=values, confirming=True)
-    )
+
+    @requires_role(cmd.role)
+    def page():
+        return render_template(
+            "workers/control.html", **_context(command=cmd, hostname=hostname, values=values, confirming=True)
+        )
+
+    return page()
 
 
 # --------------------------------------------------------------------------- control (HTML)
