@@ -6,7 +6,7 @@ the ``X-Taskdeck-Language`` header (a portal's proxy), the session, then ``Accep
 
 from __future__ import annotations
 
-from flask import request, session
+from flask import has_request_context, request, session
 
 LANGUAGES = {"en": "English", "zh_CN": "简体中文"}
 HEADER = "X-Taskdeck-Language"
@@ -27,7 +27,9 @@ def _known(value: str | None) -> str | None:
 
 
 def select_locale() -> str:
-    """The locale for this request (Flask-Babel's locale selector)."""
+    """The locale for this request (Flask-Babel's locale selector); English outside a request."""
+    if not has_request_context():
+        return "en"
     chosen = _known(request.args.get("lang"))
     if chosen:
         session["lang"] = chosen

@@ -716,7 +716,14 @@ def run_times(timing: Timing, instants: list[datetime], operator_zone: str) -> l
     ]
 
 
-def preview(data: dict, operator_zone: str, *, count: int = 5, now: datetime | None = None) -> Preview:
+def preview(
+    data: dict,
+    operator_zone: str,
+    *,
+    count: int = 5,
+    now: datetime | None = None,
+    locale: str = "en_US",
+) -> Preview:
     """Next ``count`` runs of an unsaved definition (only the timing fields are read)."""
     now = now or utcnow()
     try:
@@ -747,7 +754,7 @@ def preview(data: dict, operator_zone: str, *, count: int = 5, now: datetime | N
         )
         if kind == "cron" and not instants and not end_at:
             raise InvalidSchedule("this cron expression never fires", field="cron")
-        return Preview(human=describe(timing), runs=run_times(timing, instants, operator_zone))
+        return Preview(human=describe(timing, locale), runs=run_times(timing, instants, operator_zone))
     except DashboardError as exc:
         return Preview(error=exc.message, field=exc.field)
 

@@ -174,28 +174,55 @@ def _take(iterator: Iterator[datetime], count: int) -> Iterator[datetime]:
         yield value
 
 
-def describe(timing: Timing) -> str:
-    """Human text, e.g. "Every 5 minutes" or "At 02:30 AM (America/New_York)"."""
+def describe(timing: Timing, locale: str = "en_US") -> str:
+    """Human text, e.g. "Every 5 minutes" or "At 02:30 (America/New_York)".
+
+    ``locale`` is cron-descriptor's locale code ("en_US", "zh_CN"); the interval and one-time
+    texts go through gettext, which outside a request (beat, API scripts) leaves them in English.
+    """
+    from flask_babel import gettext
+
     if timing.kind == "once":
         when = timing.run_at.astimezone(zone(timing.timezone)) if timing.run_at else None
-        return f"Once at {when:%Y-%m-%d %H:%M:%S} ({timing.timezone})" if when else "Once"
+        if not when:
+            return gettext("Once")
+        return gettext("Once at %(when)s (%(zone)s)", when=f"{when:%Y-%m-%d %H:%M:%S}", zone=timing.timezone)
     if timing.kind == "interval":
         seconds = timing.every_seconds or 0
         for unit, size in reversed(UNITS.items()):
             if seconds % size == 0:
-                count = seconds // size
-                name = unit if count != 1 else unit[:-1]
-                return f"Every {count} {name}" if count != 1 else f"Every {name}"
-        return f"Every {seconds} seconds"  # pragma: no cover - seconds always divides
+                return _every(seconds // size, unit)
+        return gettext("Every %(count)s seconds", count=seconds)  # pragma: no cover
     from cron_descriptor import Options, get_description
 
     options = Options()
     options.use_24hour_time_format = True
+    options.locale_code = locale
     try:
         text = get_description(timing.cron or "", options)
     except Exception:  # cron-descriptor raises its own zoo of errors
         text = timing.cron or ""
     return f"{text} ({timing.timezone})"
+
+
+def _every(count: int, unit: str) -> str:
+    from flask_babel import gettext
+
+    if count == 1:
+        single = {
+            "seconds": gettext("Every second"),
+            "minutes": gettext("Every minute"),
+            "hours": gettext("Every hour"),
+            "days": gettext("Every day"),
+        }
+        return single[unit]
+    plural = {
+        "seconds": gettext("Every %(count)s seconds", count=count),
+        "minutes": gettext("Every %(count)s minutes", count=count),
+        "hours": gettext("Every %(count)s hours", count=count),
+        "days": gettext("Every %(count)s days", count=count),
+    }
+    return plural[unit]
 
 
 def parse_local(value: object, tz: ZoneInfo, field: str) -> datetime | None:

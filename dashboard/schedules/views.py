@@ -22,6 +22,7 @@ from flask import (
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError
 from ..extensions import db
+from ..i18n import cron_locale
 from ..portal.permissions import mutation, requires_role
 from ..redis_client import get_celery, get_redis
 from ..rendering import page_or_fragment, wants_fragment
@@ -75,7 +76,7 @@ def _list_context() -> dict:
         "registered": _registered(),
         "tz": operator_zone(),
         "zone": zone,
-        "describe": lambda s: service.describe(service.timing_of(s)),
+        "describe": lambda s: service.describe(service.timing_of(s), cron_locale()),
         "as_utc": service.as_utc,
         "filter_task": task or "",
         "filter_enabled": request.args.get("enabled", ""),
@@ -123,7 +124,7 @@ def _render_form(form: ScheduleForm, schedule=None, status: int = 200):
             schedule=schedule,
             tasks=_task_names(),
             zones=zone_names(),
-            preview=service.preview(form.to_data(), operator_zone()),
+            preview=service.preview(form.to_data(), operator_zone(), locale=cron_locale()),
             registered=_registered(),
             tz=operator_zone(),
         ),
@@ -195,7 +196,7 @@ def preview():
     response = make_response(
         render_template(
             "schedules/_preview.html",
-            preview=service.preview(data, operator_zone()),
+            preview=service.preview(data, operator_zone(), locale=cron_locale()),
             task=task,
             registered=_registered() if task else set(),
             tz=operator_zone(),
