@@ -155,6 +155,9 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
     )
     # Locale-aware display of numbers and datetimes (machine values stay in ``datetime=``).
     app.jinja_env.filters.update(number=i18n.number, localtime=i18n.localtime)
+    from .display import reltime
+
+    app.jinja_env.filters["reltime"] = reltime  # <time datetime title=exact>3 minutes ago</time>
 
     for name in names:
         if name.endswith("_api"):

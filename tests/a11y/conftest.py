@@ -1,0 +1,118 @@
+"""Accessibility fixtures: real data behind the detail pages, and axe-core injected same-origin."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.history.test_pages import add_runs
+from tests.support.servers import wait_until
+
+SKIPPED_PREFIXES = ("/api/", "/static/", "/metrics", "/healthz", "/readyz")
+THEMES = (
+    # (label, prefers-color-scheme, data-theme set by the toggle or None)
+    ("light", "light", None),
+    ("dark", "dark", None),
+    ("toggle-dark", "light", "dark"),
+    ("toggle-light", "dark", "light"),
+)
+SERIOUS = ("serious", "critical")
+
+
+def listed_pages(app, client) -> list[str]:
+    """Every argument-free GET route of the dashboard that renders a whole HTML page."""
+    paths = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.arguments or rule.rule.startswith(SKIPPED_PREFIXES):
+            continue
+        response = client.get(rule.rule)
+        kind = response.headers.get("Content-Type", "")
+        if "attachment" in response.headers.get("Content-Disposition", "") or not kind.startswith(
+            "text/html"
+        ):
+            continue  # downloads
+        if b"<html" not in response.data[:400]:
+            continue  # an HTMX fragment, not a page
+        paths.append(rule.rule)
+    return sorted(paths)
+
+
+@pytest.fixture
+def detail_pages(app, client, celery_app, celery_worker, redis_client):
+    """Paths of the main detail pages, each backed by real data."""
+    from dashboard.redis_client import get_celery, get_redis
+    from dashboard.staging import service as staging
+
+    queue = f"tdq-a11y-{uuid.uuid4().hex[:8]}"
+    for x in range(3):
+        celery_app.send_task("tasks.add", args=(x, 1), queue=queue)
+    staged = []
+    with app.app_context():
+        for i in range(3):
+            item = staging.build_item(
+                get_celery(), {"task": "tasks.add", "args": [i, 1]}, staged_by="a11y", max_bytes=65536
+            )
+            staging.stage_item(get_redis(), app.config["TASKDECK_KEY_PREFIX"], item, at="tail")
+            staged.append(item.id)
+    created = client.post(
+        "/api/v1/schedules",
+        json={
+            "name": "nightly report",
+            "task": "tasks.add",
+            "kind": "cron",
+            "cron": "0 3 * * *",
+            "args": [1, 2],
+        },
+    )
+    assert created.status_code in (200, 201), created.data
+    schedule_id = created.json["id"]
+    succeeded, failed = add_runs(
+        app,
+        {"name": "tasks.add", "args": "[1, 2]"},
+        {"name": "tasks.always_fails", "state": "FAILURE", "args": "[]"},
+    )
+    wait_until(
+        lambda: celery_app.control.inspect(destination=[celery_worker.hostname], timeout=1).registered(),
+        timeout=30,
+        what="the worker's registered tasks",
+    )
+    yield [
+        "/tasks/tasks.add",
+        f"/queues/{queue}",
+        f"/queues/{queue}/purge",
+        f"/staging/{staged[0]}/edit",
+        "/staging/",
+        f"/schedules/{schedule_id}/edit",
+        "/schedules/new",
+        f"/history/runs/{succeeded}",
+        f"/history/runs/{failed}",
+        f"/workers/{celery_worker.hostname}",
+        f"/workers/{celery_worker.hostname}/confirm/shutdown",
+        "/history/?state=FAILURE",
+    ]
+    redis_client.delete(queue, *(f"{queue}\x06\x16{step}" for step in (3, 6, 9)))
+
+
+def run_axe(page, axe_url: str) -> list[dict]:
+    """Run axe-core on the current document; returns the serious and critical violations."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(url=axe_url)
+        page.wait_for_function("() => typeof window.axe !== 'undefined'")
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    return [v for v in violations if v.get("impact") in SERIOUS]
+
+
+def describe(path: str, theme: str, violations: list[dict]) -> str:
+    lines = [f"{path} [{theme}]"]
+    for violation in violations:
+        lines.append(f"  {violation['impact']}: {violation['id']} - {violation['help']}")
+        for node in violation["nodes"][:6]:
+            summary = (node.get("failureSummary") or "").replace("\n", " ")
+            lines.append(f"    {json.dumps(node['target'])}: {summary[:300]}")
+        if len(violation["nodes"]) > 6:
+            lines.append(f"    ... and {len(violation['nodes']) - 6} more")
+    return "\n".join(lines)
