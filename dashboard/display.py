@@ -10,13 +10,18 @@ from .i18n import localtime
 
 
 def reltime(value, now: datetime | None = None) -> Markup | str:
-    """``<time datetime=ISO title=exact>3 minutes ago</time>`` for a datetime (naive means UTC).
+    """``<time datetime=ISO title=exact>3 minutes ago</time>`` for a datetime or ISO string (naive: UTC).
 
     The relative text and the exact time both follow the current locale; non-datetimes pass
     through as text, ``None`` renders as nothing.
     """
     from flask_babel import format_timedelta
 
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if not isinstance(value, datetime):
         return "" if value is None else str(value)
     if value.tzinfo is None:

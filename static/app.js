@@ -27,3 +27,16 @@ document.addEventListener("change", function (event) {
     htmx.process(region);
   });
 });
+
+// Copy-to-clipboard for ids: <button data-copy="..."> (see the copy_button macro). The buttons
+// are shown only when this script runs and the browser offers the clipboard.
+if (navigator.clipboard) document.documentElement.classList.add("can-copy");
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("button[data-copy]");
+  if (!button || !navigator.clipboard) return;
+  navigator.clipboard.writeText(button.dataset.copy).then(function () {
+    var label = button.textContent;
+    button.textContent = button.dataset.copiedLabel || label;
+    setTimeout(function () { button.textContent = label; }, 1500);
+  });
+});

@@ -116,3 +116,32 @@ def describe(path: str, theme: str, violations: list[dict]) -> str:
         if len(violation["nodes"]) > 6:
             lines.append(f"    ... and {len(violation['nodes']) - 6} more")
     return "\n".join(lines)
+
+
+@pytest.fixture
+def stage(app):
+    """``stage(n)`` stages ``n`` tasks.add items through the service; returns their ids."""
+    from dashboard.redis_client import get_celery, get_redis
+    from dashboard.staging import service as staging
+
+    def stage_items(n: int) -> list[str]:
+        ids = []
+        with app.app_context():
+            for i in range(n):
+                item = staging.build_item(
+                    get_celery(), {"task": "tasks.add", "args": [i, 1]}, staged_by="a11y", max_bytes=65536
+                )
+                staging.stage_item(get_redis(), app.config["TASKDECK_KEY_PREFIX"], item, at="tail")
+                ids.append(item.id)
+        return ids
+
+    return stage_items
+
+
+@pytest.fixture
+def order(app, redis_client):
+    """``order()``: the staged ids head first, read straight from Redis."""
+    from dashboard.staging.keys import StagingKeys
+
+    keys = StagingKeys(app.config["TASKDECK_KEY_PREFIX"])
+    return lambda: [i.decode() for i in redis_client.zrange(keys.order, 0, -1)]
