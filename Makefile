@@ -18,14 +18,23 @@ endif
 export FLOWER_URL ?= http://127.0.0.1:5555
 export FLASK_APP := wsgi:app
 
-.PHONY: run test test-postgres setup migrate browser lint vendor bench clean
+.PHONY: run test test-postgres setup migrate browser lint vendor bench clean translations messages
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed translations
+
+# Compile the message catalogues (the .mo files are build output, not committed).
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile -d translations
+
+# Re-extract the messages from the code and templates and merge them into each catalogue.
+messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output --project Taskdeck -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-location --width 100
 
 migrate: setup
 	$(BIN)/flask db upgrade heads

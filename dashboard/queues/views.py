@@ -17,6 +17,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from ..api import api_blueprint
 from ..errors import DashboardError
@@ -182,7 +184,14 @@ def delete_message(name: str, task_id: str):
         response = make_response("")
         response.headers["HX-Trigger"] = "queue-changed"
         return response
-    flash(f"Deleted message {message.task_id or message.sha1} ({message.task or 'undecodable'}).", "ok")
+    flash(
+        _(
+            "Deleted message %(id)s (%(task)s).",
+            id=message.task_id or message.sha1,
+            task=message.task or _("undecodable"),
+        ),
+        "ok",
+    )
     return redirect(url_for("queues.detail", name=name), code=303)
 
 
@@ -231,7 +240,7 @@ def stage_message(name: str, task_id: str):
         response = make_response(render_template("queues/_staged_row.html", item=item, name=name))
         response.headers["HX-Trigger"] = "queue-changed"
         return response
-    flash(f"Moved message {item.id} ({item.task}) to the staging list.", "ok")
+    flash(_("Moved message %(id)s (%(task)s) to the staging list.", id=item.id, task=item.task), "ok")
     return redirect(url_for("queues.detail", name=name), code=303)
 
 
@@ -248,7 +257,15 @@ def confirm_purge(name: str):
 def purge(name: str):
     service.check_queue_name(name)
     count = service.purge_queue(broker(), layout(), name)
-    flash(f"Purged {count} waiting message{'s' if count != 1 else ''} from {name}.", "ok")
+    flash(
+        ngettext(
+            "Purged %(num)s waiting message from %(queue)s.",
+            "Purged %(num)s waiting messages from %(queue)s.",
+            count,
+            queue=name,
+        ),
+        "ok",
+    )
     target = url_for("queues.detail", name=name)
     if wants_fragment():
         response = make_response("")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -10,43 +11,45 @@ from .service import InvalidRunOption, TaskInfo
 
 PARAM_PREFIX = "p__"
 WHEN_CHOICES = [
-    SelectChoice("now", "Run now"),
-    SelectChoice("countdown", "After a countdown"),
-    SelectChoice("eta", "At a date and time"),
+    SelectChoice("now", _l("Run now")),
+    SelectChoice("countdown", _l("After a countdown")),
+    SelectChoice("eta", _l("At a date and time")),
 ]
 SUBMISSION_CHOICES = [
-    SelectChoice("direct", "Send to Celery now"),
-    SelectChoice("staged", "Put in the staging list instead"),
-    SelectChoice("auto", "Auto: send when idle, stage when busy"),
+    SelectChoice("direct", _l("Send to Celery now")),
+    SelectChoice("staged", _l("Put in the staging list instead")),
+    SelectChoice("auto", _l("Auto: send when idle, stage when busy")),
 ]
 MODE_CHOICES = [
-    SelectChoice("fields", "One field per parameter"),
-    SelectChoice("json", "Raw JSON args and kwargs"),
+    SelectChoice("fields", _l("One field per parameter")),
+    SelectChoice("json", _l("Raw JSON args and kwargs")),
 ]
 
 
 class RunForm(FlaskForm):
     """Options shared by every task; parameter fields are added by ``run_form_class``."""
 
-    mode = RadioField("Arguments", choices=MODE_CHOICES, default="fields")
-    args = TextAreaField("Positional args (JSON list)", default="[]")
-    kwargs = TextAreaField("Keyword args (JSON object)", default="{}")
-    when = RadioField("When", choices=WHEN_CHOICES, default="now")
-    countdown = StringField("Countdown (seconds)")
-    eta = StringField("ETA")
+    mode = RadioField(_l("Arguments"), choices=MODE_CHOICES, default="fields")
+    args = TextAreaField(_l("Positional args (JSON list)"), default="[]")
+    kwargs = TextAreaField(_l("Keyword args (JSON object)"), default="{}")
+    when = RadioField(_l("When"), choices=WHEN_CHOICES, default="now")
+    countdown = StringField(_l("Countdown (seconds)"))
+    eta = StringField(_l("ETA"))
     # Choices are filled per request; the service decides what is valid, with its own message.
-    timezone = SelectField("Time zone", validate_choice=False)
-    expires = StringField("Expires after (seconds)")
-    queue = SelectField("Queue", validate_choice=False)
+    timezone = SelectField(_l("Time zone"), validate_choice=False)
+    expires = StringField(_l("Expires after (seconds)"))
+    queue = SelectField(_l("Queue"), validate_choice=False)
     priority = SelectField(
-        "Priority",
+        _l("Priority"),
         choices=[SelectChoice("", "none")] + [SelectChoice(str(n)) for n in range(10)],
         default="",
         validate_choice=False,
     )
     # The service checks the value (and names this field when it is not one of the choices).
-    submission = RadioField("Submission", choices=SUBMISSION_CHOICES, default="direct", validate_choice=False)
-    note = StringField("Note (kept with a staged run)")
+    submission = RadioField(
+        _l("Submission"), choices=SUBMISSION_CHOICES, default="direct", validate_choice=False
+    )
+    note = StringField(_l("Note (kept with a staged run)"))
 
     def parameter_fields(self) -> list[tuple[object, Field]]:
         """(Parameter, field) pairs in signature order."""

@@ -2,43 +2,56 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from .service import EDITABLE
-from .timing import UNITS
 
 
 class ScheduleForm(FlaskForm):
-    name = StringField("Name")
-    task = StringField("Task")
+    name = StringField(_l("Name"))
+    task = StringField(_l("Task"))
     kind = RadioField(
-        "Kind",
+        _l("Kind"),
         choices=[
-            SelectChoice("interval", "Interval"),
-            SelectChoice("cron", "Cron"),
-            SelectChoice("once", "Once"),
+            SelectChoice("interval", _l("Interval")),
+            SelectChoice("cron", _l("Cron")),
+            SelectChoice("once", _l("Once")),
         ],
         default="interval",
     )
-    timezone = StringField("Time zone", default="UTC")
-    run_at = StringField("Run at (in the schedule's zone)", render_kw={"type": "datetime-local", "step": "1"})
-    interval_every = StringField("Every", render_kw={"type": "number", "min": "1", "step": "1"})
-    interval_unit = SelectField("Unit", choices=list(UNITS), default="seconds")
-    cron = StringField(
-        "Cron expression",
-        render_kw={"placeholder": "*/5 * * * *  (or 6 fields: seconds first)", "autocomplete": "off"},
+    timezone = StringField(_l("Time zone"), default="UTC")
+    run_at = StringField(
+        _l("Run at (in the schedule's zone)"), render_kw={"type": "datetime-local", "step": "1"}
     )
-    args = TextAreaField("Positional arguments (JSON list)", default="[]", render_kw={"rows": 2})
-    kwargs = TextAreaField("Keyword arguments (JSON object)", default="{}", render_kw={"rows": 2})
-    queue = StringField("Queue (empty: the task's routing)")
-    priority = StringField("Priority", render_kw={"type": "number", "min": "0", "max": "255"})
-    expires_seconds = StringField("Message expires after (seconds)", render_kw={"type": "number", "min": "1"})
-    start_at = StringField("Start", render_kw={"type": "datetime-local", "step": "1"})
-    end_at = StringField("End", render_kw={"type": "datetime-local", "step": "1"})
-    description = TextAreaField("Description", render_kw={"rows": 2})
-    enable_now = BooleanField("Enable now")
+    interval_every = StringField(_l("Every"), render_kw={"type": "number", "min": "1", "step": "1"})
+    interval_unit = SelectField(
+        _l("Unit"),
+        choices=[
+            ("seconds", _l("seconds")),
+            ("minutes", _l("minutes")),
+            ("hours", _l("hours")),
+            ("days", _l("days")),
+        ],
+        default="seconds",
+    )
+    cron = StringField(
+        _l("Cron expression"),
+        render_kw={"placeholder": _l("*/5 * * * *  (or 6 fields: seconds first)"), "autocomplete": "off"},
+    )
+    args = TextAreaField(_l("Positional arguments (JSON list)"), default="[]", render_kw={"rows": 2})
+    kwargs = TextAreaField(_l("Keyword arguments (JSON object)"), default="{}", render_kw={"rows": 2})
+    queue = StringField(_l("Queue (empty: the task's routing)"))
+    priority = StringField(_l("Priority"), render_kw={"type": "number", "min": "0", "max": "255"})
+    expires_seconds = StringField(
+        _l("Message expires after (seconds)"), render_kw={"type": "number", "min": "1"}
+    )
+    start_at = StringField(_l("Start"), render_kw={"type": "datetime-local", "step": "1"})
+    end_at = StringField(_l("End"), render_kw={"type": "datetime-local", "step": "1"})
+    description = TextAreaField(_l("Description"), render_kw={"rows": 2})
+    enable_now = BooleanField(_l("Enable now"))
 
     # The fields that define a schedule, in the service's order.
     DEFINITION = EDITABLE

@@ -18,6 +18,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError
@@ -154,7 +155,10 @@ def create():
         db.session.rollback()
         form.show_error(exc.field, exc.message)
         return _render_form(form, status=exc.status_code if exc.status_code != 404 else 422)
-    flash(f"Schedule {schedule.name!r} saved{' and enabled' if schedule.enabled else ' (disabled)'}.")
+    if schedule.enabled:
+        flash(_("Schedule %(name)s saved and enabled.", name=repr(schedule.name)))
+    else:
+        flash(_("Schedule %(name)s saved (disabled).", name=repr(schedule.name)))
     return redirect(url_for("schedules.index"))
 
 
@@ -184,7 +188,7 @@ def update(schedule_id: int):
         db.session.rollback()
         form.show_error(exc.field, exc.message)
         return _render_form(form, schedule, status=exc.status_code if exc.status_code != 404 else 422)
-    flash(f"Schedule {schedule.name!r} saved.")
+    flash(_("Schedule %(name)s saved.", name=repr(schedule.name)))
     return redirect(url_for("schedules.index"))
 
 
@@ -303,7 +307,7 @@ def import_file():
         )
         response = make_response(render_template("schedules/index.html", **context), 422)
         return response
-    flash(f"Imported {created} new and {updated} updated schedules.")
+    flash(_("Imported %(created)s new and %(updated)s updated schedules.", created=created, updated=updated))
     return redirect(url_for("schedules.index"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import NumberRange, Optional
@@ -13,10 +14,10 @@ class PolicyForm(FlaskForm):
     class Meta:
         csrf = False  # CSRFProtect already checks every POST
 
-    state = SelectField("Dispatcher", choices=["running", "paused"])
-    low_water = IntegerField("Release while the queue holds fewer than", validators=[NumberRange(min=1)])
+    state = SelectField(_l("Dispatcher"), choices=[("running", _l("running")), ("paused", _l("paused"))])
+    low_water = IntegerField(_l("Release while the queue holds fewer than"), validators=[NumberRange(min=1)])
     max_rate = DecimalField(
-        "Maximum releases per second (0 = no limit)", validators=[Optional(), NumberRange(min=0)]
+        _l("Maximum releases per second (0 = no limit)"), validators=[Optional(), NumberRange(min=0)]
     )
 
 
@@ -24,14 +25,14 @@ class ItemForm(FlaskForm):
     class Meta:
         csrf = False
 
-    args = TextAreaField("Positional arguments (JSON list)")
-    kwargs = TextAreaField("Keyword arguments (JSON object)")
-    queue = StringField("Queue", validators=[Optional()])
-    priority = StringField("Priority (0-9)", validators=[Optional()])
-    countdown = StringField("Countdown after release (seconds)", validators=[Optional()])
-    eta = StringField("ETA (ISO 8601)", validators=[Optional()])
-    expires = StringField("Expires (seconds or ISO 8601)", validators=[Optional()])
-    note = StringField("Note", validators=[Optional()])
+    args = TextAreaField(_l("Positional arguments (JSON list)"))
+    kwargs = TextAreaField(_l("Keyword arguments (JSON object)"))
+    queue = StringField(_l("Queue"), validators=[Optional()])
+    priority = StringField(_l("Priority (0-9)"), validators=[Optional()])
+    countdown = StringField(_l("Countdown after release (seconds)"), validators=[Optional()])
+    eta = StringField(_l("ETA (ISO 8601)"), validators=[Optional()])
+    expires = StringField(_l("Expires (seconds or ISO 8601)"), validators=[Optional()])
+    note = StringField(_l("Note"), validators=[Optional()])
 
     def load(self, item) -> None:
         """Fill the fields from a staged item."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 from celery import Celery
+from flask_babel import lazy_gettext as _l
 
 from ..errors import NotFound, Unprocessable
 from . import keys
@@ -661,20 +662,25 @@ class Command:
         return {k: v for k, v in values.items() if v is not None}
 
 
-_N = Argument("n", int, "Processes", minimum=1, maximum=64)
-_TASK = Argument("task_name", str, "Task name", pattern=NAME_PATTERN)
-_QUEUE = Argument("queue", str, "Queue", pattern=NAME_PATTERN)
-_TASK_ID = Argument("task_id", str, "Task id", pattern=NAME_PATTERN)
+_N = Argument("n", int, _l("Processes"), minimum=1, maximum=64)
+_TASK = Argument("task_name", str, _l("Task name"), pattern=NAME_PATTERN)
+_QUEUE = Argument("queue", str, _l("Queue"), pattern=NAME_PATTERN)
+_TASK_ID = Argument("task_id", str, _l("Task id"), pattern=NAME_PATTERN)
 
 COMMANDS: dict[str, Command] = {
     c.name: c
     for c in (
         Command(
-            "add_consumer", "Resume queue (add consumer)", "operator", False, (_QUEUE,), ("active_queues",)
+            "add_consumer",
+            _l("Resume queue (add consumer)"),
+            "operator",
+            False,
+            (_QUEUE,),
+            ("active_queues",),
         ),
         Command(
             "cancel_consumer",
-            "Pause queue (cancel consumer)",
+            _l("Pause queue (cancel consumer)"),
             "operator",
             True,
             (_QUEUE,),
@@ -682,15 +688,15 @@ COMMANDS: dict[str, Command] = {
         ),
         Command(
             "rate_limit",
-            "Set rate limit",
+            _l("Set rate limit"),
             "operator",
             False,
-            (_TASK, Argument("rate_limit", str, "Rate limit", pattern=RATE_PATTERN)),
+            (_TASK, Argument("rate_limit", str, _l("Rate limit"), pattern=RATE_PATTERN)),
             ("registered",),
         ),
         Command(
             "revoke",
-            "Revoke task",
+            _l("Revoke task"),
             "operator",
             True,
             (_TASK_ID,),
@@ -698,42 +704,44 @@ COMMANDS: dict[str, Command] = {
         ),
         Command(
             "terminate",
-            "Terminate task",
+            _l("Terminate task"),
             "operator",
             True,
             (
                 _TASK_ID,
-                Argument("signal", str, "Signal", required=False, choices=("SIGTERM", "SIGKILL", "SIGINT")),
+                Argument(
+                    "signal", str, _l("Signal"), required=False, choices=("SIGTERM", "SIGKILL", "SIGINT")
+                ),
             ),
             ("active", "reserved", "revoked"),
         ),
-        Command("pool_grow", "Grow pool", "admin", False, (_N,), ("stats",)),
-        Command("pool_shrink", "Shrink pool", "admin", True, (_N,), ("stats",)),
+        Command("pool_grow", _l("Grow pool"), "admin", False, (_N,), ("stats",)),
+        Command("pool_shrink", _l("Shrink pool"), "admin", True, (_N,), ("stats",)),
         Command(
             "autoscale",
-            "Set autoscale",
+            _l("Set autoscale"),
             "admin",
             False,
             (
-                Argument("max", int, "Maximum", minimum=1, maximum=256),
-                Argument("min", int, "Minimum", minimum=0),
+                Argument("max", int, _l("Maximum"), minimum=1, maximum=256),
+                Argument("min", int, _l("Minimum"), minimum=0),
             ),
             ("stats",),
         ),
         Command(
             "time_limit",
-            "Set time limits",
+            _l("Set time limits"),
             "admin",
             False,
             (
                 _TASK,
-                Argument("soft", float, "Soft limit (s)", required=False, minimum=0),
-                Argument("hard", float, "Hard limit (s)", required=False, minimum=0),
+                Argument("soft", float, _l("Soft limit (s)"), required=False, minimum=0),
+                Argument("hard", float, _l("Hard limit (s)"), required=False, minimum=0),
             ),
             ("registered",),
         ),
-        Command("pool_restart", "Restart pool", "admin", True, (), ("stats", "active")),
-        Command("shutdown", "Shut down", "admin", True, (), ("ping", "stats"), expects_reply=False),
+        Command("pool_restart", _l("Restart pool"), "admin", True, (), ("stats", "active")),
+        Command("shutdown", _l("Shut down"), "admin", True, (), ("ping", "stats"), expects_reply=False),
     )
 }
 
@@ -815,7 +823,7 @@ def send_control(
     invalidate(client, prefix, command.invalidates, destination)
     return ControlResult(
         command.name,
-        command.label,
+        str(command.label),
         hostname,
         arguments,
         sorted(parsed, key=lambda r: r.hostname),
