@@ -34,7 +34,7 @@ translations: $(VENV)/.installed
 # Re-extract the messages from the code and templates and merge them into each catalogue.
 messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output --project Taskdeck -o translations/messages.pot .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-location --width 100
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --width 100
 
 migrate: setup
 	$(BIN)/flask db upgrade heads

@@ -105,10 +105,11 @@ def configure(app: Flask, overrides: dict | None = None) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
-    from .i18n import select_locale
+    from .i18n import install, select_locale
 
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
     babel.init_app(app, locale_selector=select_locale)
+    install(babel)
     app.extensions["taskdeck_redis"] = connect(app.config["REDIS_URL"], app.config["REDIS_SENTINEL_MASTER"])
     app.extensions["taskdeck_celery"] = load_celery_app(
         app.config["CELERY_APP"],
@@ -141,7 +142,7 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
             "flower_url": app.config["FLOWER_URL"],
             "embed": security.embed_mode(),
             "languages": LANGUAGES,
-            "current_language": str(get_locale()),
+            "current_language": i18n.language_code(get_locale()),
         }
 
     # Globals (not context) so that imported macros see them too; the names are specific enough

@@ -6,7 +6,9 @@ the ``X-Taskdeck-Language`` header (a portal's proxy), the session, then ``Accep
 
 from __future__ import annotations
 
+from babel import support
 from flask import has_request_context, request, session
+from flask_babel import Babel, Domain, get_locale
 
 LANGUAGES = {"en": "English", "zh_CN": "简体中文"}
 HEADER = "X-Taskdeck-Language"
@@ -70,6 +72,40 @@ def localtime(value, fmt: str = "medium") -> str:
 
 def cron_locale() -> str:
     """cron-descriptor's locale code for the current language."""
-    from flask_babel import get_locale
-
     return "zh_CN" if str(get_locale() or "en").startswith("zh") else "en_US"
+
+
+class CatalogueDomain(Domain):
+    """Flask-Babel's message domain, finding ``translations/zh_CN`` for Babel's ``zh_Hans_CN``.
+
+    Babel names Simplified Chinese with its script (``zh_Hans_CN``), which gettext's file lookup
+    expands only to ``zh_Hans_CN`` and ``zh``; the catalogue lives under the usual ``zh_CN``.
+    """
+
+    def get_translations(self):
+        locale = get_locale()
+        if locale is None:
+            return support.NullTranslations()
+        key = (str(locale), self.domain[0])
+        if key not in self.cache:
+            codes = [str(locale)]
+            if locale.territory:
+                codes.append(f"{locale.language}_{locale.territory}")
+            translations = support.Translations()
+            for dirname in self.translation_directories:
+                catalogue = support.Translations.load(dirname, codes, self.domain[0])
+                translations.merge(catalogue)
+                if hasattr(catalogue, "plural"):
+                    translations.plural = catalogue.plural
+            self.cache[key] = translations
+        return self.cache[key]
+
+
+def install(babel: Babel) -> None:
+    """Use :class:`CatalogueDomain` as the app's default message domain."""
+    babel.domain_instance = CatalogueDomain()
+
+
+def language_code(locale) -> str:
+    """The key of :data:`LANGUAGES` for a Babel locale (``zh_Hans_CN`` → ``zh_CN``)."""
+    return _known(str(locale or "en")) or "en"

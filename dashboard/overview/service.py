@@ -1,4 +1,7 @@
-"""Health checks of the parts the dashboard depends on; no request context needed."""
+"""Health checks of the parts the dashboard depends on; no request context needed.
+
+Details are in the request's language on a page, in English elsewhere (health probes, scripts).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from datetime import timedelta
 
 import redis
 from celery import Celery
+from flask_babel import gettext as _
 from sqlalchemy import func, text
 from sqlalchemy.orm import Session
 
@@ -38,8 +42,8 @@ def check_redis(client: redis.Redis) -> Check:
         client.ping()
         version = client.info("server").get("redis_version", "?")
     except redis.exceptions.RedisError as exc:
-        return Check("redis", False, f"unreachable: {exc}", link="queues.index")
-    return Check("redis", True, f"Redis {version} answers", link="queues.index")
+        return Check("redis", False, _("unreachable: %(error)s", error=exc), link="queues.index")
+    return Check("redis", True, _("Redis %(version)s answers", version=version), link="queues.index")
 
 
 def check_database(session: Session) -> Check:
@@ -47,9 +51,11 @@ def check_database(session: Session) -> Check:
         session.execute(text("SELECT 1"))
     except Exception as exc:  # any driver error means "not ready"
         session.rollback()
-        return Check("database", False, f"unreachable: {type(exc).__name__}", link="history.index")
+        return Check(
+            "database", False, _("unreachable: %(error)s", error=type(exc).__name__), link="history.index"
+        )
     dialect = session.get_bind().dialect.name
-    return Check("database", True, f"{dialect} answers", link="history.index")
+    return Check("database", True, _("%(database)s answers", database=dialect), link="history.index")
 
 
 def check_workers(
@@ -64,7 +70,7 @@ def check_workers(
 ) -> Check:
     """Workers answering ping, read from the shared coalesced inspect cache (see the workers area)."""
     if not redis_ok:
-        return Check("workers", None, "unknown while the broker is unreachable", link="workers.index")
+        return Check("workers", None, _("unknown while the broker is unreachable"), link="workers.index")
     from ..workers import service as workers
 
     ping = workers.inspect_cached(client, prefix, celery_app, "ping", timeout=timeout, max_age=max_age)
@@ -75,16 +81,24 @@ def check_workers(
     missing = sorted(h for h, at in seen.items() if h not in ping.replies and now - at <= offline_after)
     names = ping.hostnames
     if ping.taken_at is None:
-        return Check("workers", None, "waiting for the first answer to ping", link="workers.index")
-    detail = f"{len(names)} answering"
+        return Check("workers", None, _("waiting for the first answer to ping"), link="workers.index")
+    detail = _("%(count)s answering", count=len(names))
     if missing:
-        detail += f", {len(missing)} unresponsive"
+        detail += ", " + _("%(count)s unresponsive", count=len(missing))
     if not names:
         return Check(
-            "workers", False, f"no worker answered ping within {timeout:g} s", missing, link="workers.index"
+            "workers",
+            False,
+            _("no worker answered ping within %(seconds)s s", seconds=f"{timeout:g}"),
+            missing,
+            link="workers.index",
         )
     return Check(
-        "workers", not missing, detail, names + [f"{h} (unresponsive)" for h in missing], link="workers.index"
+        "workers",
+        not missing,
+        detail,
+        names + [_("%(host)s (unresponsive)", host=h) for h in missing],
+        link="workers.index",
     )
 
 
@@ -100,22 +114,36 @@ def check_beat(client: redis.Redis, prefix: str) -> Check:
     instances = list(getattr(status, "instances", []) or [])
     items = [f"{i.instance} ({getattr(i, 'role', '?')})" for i in instances]
     if holder is None:
-        detail = "no beat holds the lock" + (f"; {len(instances)} standing by" if instances else "")
+        detail = _("no beat holds the lock")
+        if instances:
+            detail += "; " + _("%(count)s standing by", count=len(instances))
         return Check("beat", False, detail, items, link="schedules.index")
-    detail = f"lock held by {holder}"
+    detail = _("lock held by %(holder)s", holder=holder)
     if tick is not None:
         age = max(0.0, time.time() - tick.timestamp()) if hasattr(tick, "timestamp") else None
-        detail += f", last tick {age:.0f} s ago" if age is not None else f", last tick {tick}"
+        detail += ", " + (
+            _("last tick %(seconds)s s ago", seconds=f"{age:.0f}")
+            if age is not None
+            else _("last tick %(when)s", when=tick)
+        )
     return Check("beat", True, detail, items, link="schedules.index")
 
 
 def _heartbeat_check(client: redis.Redis, prefix: str, kind: str, link: str) -> Check:
     beats = heartbeat.alive(client, prefix, kind)
     if not beats:
-        return Check(kind, False, f"no {kind} is running (no live heartbeat)", link=link)
+        return Check(kind, False, _("no %(process)s is running (no live heartbeat)", process=kind), link=link)
     newest = beats[0]
-    items = [f"{b.instance} ({b.age:.0f} s ago)" for b in beats]
-    return Check(kind, True, f"{len(beats)} alive, last beat {newest.age:.0f} s ago", items, link=link)
+    items = [
+        _("%(instance)s (%(seconds)s s ago)", instance=b.instance, seconds=f"{b.age:.0f}") for b in beats
+    ]
+    return Check(
+        kind,
+        True,
+        _("%(count)s alive, last beat %(seconds)s s ago", count=len(beats), seconds=f"{newest.age:.0f}"),
+        items,
+        link=link,
+    )
 
 
 def check_dispatcher(client: redis.Redis, prefix: str) -> Check:
@@ -153,7 +181,7 @@ def check_queues(broker: redis.Redis, celery_app: Celery) -> Check:
     return Check(
         "queues",
         True,
-        f"{total} waiting in {len(names)} queues",
+        _("%(total)s waiting in %(count)s queues", total=total, count=len(names)),
         items,
         link="queues.index",
         value=str(total),
@@ -173,11 +201,13 @@ def check_failures(session: Session, window_seconds: int = 3600) -> Check:
         )
     except Exception as exc:  # the database check reports the cause
         session.rollback()
-        return Check("failures", None, f"unknown: {type(exc).__name__}", link="history.index")
+        return Check(
+            "failures", None, _("unknown: %(error)s", error=type(exc).__name__), link="history.index"
+        )
     return Check(
         "failures",
         count == 0,
-        f"{count} failed in the last hour",
+        _("%(count)s failed in the last hour", count=count),
         link="history.index",
         link_args={"state": "FAILURE"},
         value=str(count),
@@ -194,16 +224,18 @@ def check_staged(client: redis.Redis, prefix: str) -> Check | None:
     if count_fn is None:
         return None
     count = int(count_fn(client, prefix))
-    return Check("staged", True, f"{count} waiting in staging", link="staging.index", value=str(count))
+    return Check(
+        "staged", True, _("%(count)s waiting in staging", count=count), link="staging.index", value=str(count)
+    )
 
 
 def check_flower(flower_url: str | None, timeout: float) -> Check:
     if not flower_url:
-        return Check("flower", None, "FLOWER_URL is not set")
+        return Check("flower", None, _("%(setting)s is not set", setting="FLOWER_URL"))
     probe = flower_url.rstrip("/") + "/healthcheck"
     try:
         with urllib.request.urlopen(probe, timeout=timeout) as response:  # noqa: S310 - configured URL
             ok = response.status == 200
     except (urllib.error.URLError, OSError) as exc:
-        return Check("flower", False, f"unreachable: {exc}")
-    return Check("flower", ok, "answers" if ok else "unexpected reply")
+        return Check("flower", False, _("unreachable: %(error)s", error=exc))
+    return Check("flower", ok, _("answers") if ok else _("unexpected reply"))

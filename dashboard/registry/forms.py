@@ -109,9 +109,9 @@ def build_run_form(
     form = cls(formdata=formdata) if formdata is not None else cls()
     form.general_errors = []
     form.parameter_errors = []
-    form.queue.choices = [SelectChoice("", f"default route ({default_queue or 'Celery decides'})")] + [
-        SelectChoice(name) for name in queues
-    ]
+    form.queue.choices = [
+        SelectChoice("", _l("default route (%(queue)s)", queue=default_queue or _l("Celery decides")))
+    ] + [SelectChoice(name) for name in queues]
     form.timezone.choices = [SelectChoice(name) for name in zones]
     if not form.is_submitted():
         form.timezone.data = zone
