@@ -1,7 +1,8 @@
 """Recorder ingest rate: synthetic task events through the recorder's own batching path.
 
 Baseline: the same merge, but one transaction per event (what a naive recorder does).
-Run: .venv/bin/python bench/history_ingest.py [tasks]
+Run: .venv/bin/python bench/history_ingest.py [--database sqlite|postgresql] [tasks]
+(``postgresql`` uses the server in DATABASE_URL, else a throwaway cluster; see history_db.py)
 """
 
 from __future__ import annotations
@@ -14,11 +15,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import history_db  # noqa: E402
 from bench.history_events import task_events  # noqa: E402
 from tests.support.servers import ROOT, RedisServer  # noqa: E402
 
 
-def main(tasks: int = 40_000) -> None:
+def main(tasks: int = 40_000, kind: str = "sqlite") -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="history-ingest-"))
+    redis_server = RedisServer(tmp / "redis").start()
+    try:
+        with history_db.database(kind, tmp) as url:
+            run(tmp, url, redis_server.url, tasks)
+    finally:
+        redis_server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(tmp: Path, url: str, redis_url: str, tasks: int) -> None:
     from flask_migrate import upgrade
 
     from dashboard import create_app
@@ -28,54 +41,52 @@ def main(tasks: int = 40_000) -> None:
     from dashboard.history.models import TaskRun
     from dashboard.history.recorder import Recorder
 
-    tmp = Path(tempfile.mkdtemp(prefix="history-ingest-"))
-    redis_server = RedisServer(tmp / "redis").start()
-    try:
-        app = create_app(
-            {
-                "INSTANCE_PATH": tmp / "instance",
-                "DATABASE_URL": f"sqlite:///{tmp / 'history.db'}",
-                "REDIS_URL": redis_server.url,
-                "CELERY_BROKER_URL": redis_server.url,
-                "CELERY_RESULT_BACKEND": redis_server.url,
-                "SECRET_KEY": "bench",
-            }
-        )
-        events = task_events(tasks)
-        with app.app_context():
-            upgrade(directory=str(ROOT / "migrations"), revision="heads")
-            # Baseline: one transaction per event, on a sample.
-            sample = task_events(1_000, seed=11)
-            started = time.perf_counter()
-            for event in sample:
-                service.apply_updates(db.session, [RunUpdate.from_event(event)])
-            baseline = len(sample) / (time.perf_counter() - started)
+    app = create_app(
+        {
+            "INSTANCE_PATH": tmp / "instance",
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            "CELERY_RESULT_BACKEND": redis_url,
+            "SECRET_KEY": "bench",
+        }
+    )
+    events = task_events(tasks)
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"), revision="heads")
+        # Baseline: one transaction per event, on a sample.
+        sample = task_events(1_000, seed=11)
+        started = time.perf_counter()
+        for event in sample:
+            service.apply_updates(db.session, [RunUpdate.from_event(event)])
+        baseline = len(sample) / (time.perf_counter() - started)
 
-            recorder = Recorder(app)
-            started = time.perf_counter()
-            for event in events:
-                recorder.handle(event)
-            recorder.flush()
-            elapsed = time.perf_counter() - started
-            rate = len(events) / elapsed
-            rows = db.session.query(TaskRun).count()
-            finished = db.session.query(TaskRun).filter(TaskRun.state.in_(["SUCCESS", "FAILURE"])).count()
-        print(
-            f"machine: 2 cores; SQLite (WAL); batch size {recorder.batch_size}; final values read from Redis"
-        )
-        print(f"baseline (one transaction per event): {baseline:,.0f} events/s")
-        print(
-            f"recorder batching path: {len(events):,} events for {tasks:,} tasks"
-            f" in {elapsed:.2f} s = {rate:,.0f} events/s"
-        )
-        print(
-            f"ratio: {rate / baseline:.1f}x; target >= 5,000 events/s: {'met' if rate >= 5000 else 'NOT met'}"
-        )
-        print(f"rows: {rows:,}, finished: {finished:,} (every task ends final despite out-of-order delivery)")
-    finally:
-        redis_server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        recorder = Recorder(app)
+        started = time.perf_counter()
+        for event in events:
+            recorder.handle(event)
+        recorder.flush()
+        elapsed = time.perf_counter() - started
+        rate = len(events) / elapsed
+        rows = db.session.query(TaskRun).count()
+        finished = db.session.query(TaskRun).filter(TaskRun.state.in_(["SUCCESS", "FAILURE"])).count()
+        db.session.remove()
+        db.engine.dispose()
+    print(
+        f"machine: 2 cores; {history_db.label(url)}; batch size {recorder.batch_size};"
+        " final values read from Redis"
+    )
+    print(f"baseline (one transaction per event): {baseline:,.0f} events/s")
+    print(
+        f"recorder batching path: {len(events):,} events for {tasks:,} tasks"
+        f" in {elapsed:.2f} s = {rate:,.0f} events/s"
+    )
+    print(f"ratio: {rate / baseline:.1f}x; target >= 5,000 events/s: {'met' if rate >= 5000 else 'NOT met'}")
+    print(f"rows: {rows:,}, finished: {finished:,} (every task ends final despite out-of-order delivery)")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40_000)
+    arguments = history_db.parser(__doc__.splitlines()[0])
+    arguments.add_argument("tasks", nargs="?", type=int, default=40_000)
+    options = arguments.parse_args()
+    main(options.tasks, options.database)
