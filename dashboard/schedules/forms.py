@@ -30,10 +30,10 @@ class ScheduleForm(FlaskForm):
     interval_unit = SelectField(
         _l("Unit"),
         choices=[
-            ("seconds", _l("seconds")),
-            ("minutes", _l("minutes")),
-            ("hours", _l("hours")),
-            ("days", _l("days")),
+            SelectChoice("seconds", _l("seconds")),
+            SelectChoice("minutes", _l("minutes")),
+            SelectChoice("hours", _l("hours")),
+            SelectChoice("days", _l("days")),
         ],
         default="seconds",
     )

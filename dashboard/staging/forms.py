@@ -7,6 +7,7 @@ import json
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional
 
 
@@ -14,7 +15,10 @@ class PolicyForm(FlaskForm):
     class Meta:
         csrf = False  # CSRFProtect already checks every POST
 
-    state = SelectField(_l("Dispatcher"), choices=[("running", _l("running")), ("paused", _l("paused"))])
+    state = SelectField(
+        _l("Dispatcher"),
+        choices=[SelectChoice("running", _l("running")), SelectChoice("paused", _l("paused"))],
+    )
     low_water = IntegerField(_l("Release while the queue holds fewer than"), validators=[NumberRange(min=1)])
     max_rate = DecimalField(
         _l("Maximum releases per second (0 = no limit)"), validators=[Optional(), NumberRange(min=0)]
