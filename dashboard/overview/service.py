@@ -132,7 +132,12 @@ def check_beat(client: redis.Redis, prefix: str) -> Check:
 def _heartbeat_check(client: redis.Redis, prefix: str, kind: str, link: str) -> Check:
     beats = heartbeat.alive(client, prefix, kind)
     if not beats:
-        return Check(kind, False, _("no %(process)s is running (no live heartbeat)", process=kind), link=link)
+        return Check(
+            kind,
+            False,
+            _("no %(process)s is running (no live heartbeat)", process=_process_name(kind)),
+            link=link,
+        )
     newest = beats[0]
     items = [
         _("%(instance)s (%(seconds)s s ago)", instance=b.instance, seconds=f"{b.age:.0f}") for b in beats
@@ -144,6 +149,11 @@ def _heartbeat_check(client: redis.Redis, prefix: str, kind: str, link: str) -> 
         items,
         link=link,
     )
+
+
+def _process_name(kind: str) -> str:
+    names = {"beat": _("beat"), "dispatcher": _("dispatcher"), "recorder": _("recorder")}
+    return names.get(kind, kind)
 
 
 def check_dispatcher(client: redis.Redis, prefix: str) -> Check:
