@@ -60,7 +60,6 @@ class Dashboard(Blueprint):
         app.register_blueprint(metrics.bp, url_prefix=prefix or None)
         names.append(metrics.bp.name)
         attach_hooks(app, names)
-        app.extensions["taskdeck_blueprints"] = frozenset(names) | {health.bp.name}
 
 
 def _blueprints_of(module) -> list[Blueprint]:
@@ -131,7 +130,6 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
     from flask_babel import get_locale
 
     from . import i18n, polling
-    from .i18n import LANGUAGES
     from .portal.permissions import can, current_identity, load_identity
 
     def template_globals():
@@ -141,7 +139,7 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
             "auth_mode": app.config["AUTH_MODE"],
             "flower_url": app.config["FLOWER_URL"],
             "embed": security.embed_mode(),
-            "languages": LANGUAGES,
+            "languages": i18n.LANGUAGES,
             "current_language": i18n.language_code(get_locale()),
         }
 
@@ -171,5 +169,3 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
         handlers[errors.DashboardError] = errors.dashboard_error
         handlers[redis.exceptions.ConnectionError] = errors.redis_down
         handlers[redis.exceptions.TimeoutError] = errors.redis_down
-    # Error pages render with the dashboard's globals even for 404s outside any blueprint route.
-    app.extensions["taskdeck_template_globals"] = template_globals
