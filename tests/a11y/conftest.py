@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from tests.history.test_pages import add_runs
+from tests.support.pages import page_rules
 from tests.support.servers import wait_until
 
-SKIPPED_PREFIXES = ("/api/", "/static/", "/metrics", "/healthz", "/readyz")
 THEMES = (
     # (label, prefers-color-scheme, data-theme set by the toggle or None)
     ("light", "light", None),
@@ -24,9 +24,7 @@ SERIOUS = ("serious", "critical")
 def listed_pages(app, client) -> list[str]:
     """Every argument-free GET route of the dashboard that renders a whole HTML page."""
     paths = []
-    for rule in app.url_map.iter_rules():
-        if "GET" not in rule.methods or rule.arguments or rule.rule.startswith(SKIPPED_PREFIXES):
-            continue
+    for rule in page_rules(app):
         response = client.get(rule.rule)
         kind = response.headers.get("Content-Type", "")
         if "attachment" in response.headers.get("Content-Disposition", "") or not kind.startswith(

@@ -8,17 +8,12 @@ import uuid
 
 import pytest
 
-SKIPPED_PREFIXES = ("/api/", "/static/")
-SKIPPED_PATHS = {"/metrics", "/healthz", "/readyz"}
+from tests.support.pages import page_rules
 
 
 def _argument_free_pages(app) -> list[str]:
     paths = set()
-    for rule in app.url_map.iter_rules():
-        if "GET" not in (rule.methods or ()) or rule.arguments:
-            continue
-        if rule.rule.startswith(SKIPPED_PREFIXES) or rule.rule in SKIPPED_PATHS:
-            continue
+    for rule in page_rules(app):
         if rule.rule.endswith((".csv", ".json", "/export", "/preview")) or "export" in rule.endpoint:
             continue
         paths.add(rule.rule)

@@ -9,10 +9,10 @@ from flask import url_for
 from dashboard.extensions import db
 from dashboard.history import service as history_service
 from tests.portal.test_identity import basic
+from tests.support.pages import page_rules
 
 # Controls that change state: a form that posts, or an element htmx sends with a mutating verb.
 MUTATING = re.compile(r'method\s*=\s*"?post"?|hx-(post|put|patch|delete)\s*=', re.IGNORECASE)
-SKIPPED_PREFIXES = ("/api/", "/static/", "/metrics", "/healthz", "/readyz")
 DOWNLOADS = {"schedules.export_json", "schedules.export_csv"}
 # Argument-free pages a viewer may not open at all.
 REFUSED_TO_VIEWER = {"audit.index", "schedules.new"}
@@ -89,10 +89,8 @@ def page(client, url: str, user: str) -> str:
 def test_viewer_sees_no_control_that_changes_state_on_any_page(role_app, scene, celery_worker):
     client = role_app.test_client()
     checked = []
-    for rule in role_app.url_map.iter_rules():
-        if "GET" not in rule.methods or rule.arguments or rule.endpoint in DOWNLOADS:
-            continue
-        if rule.rule.startswith(SKIPPED_PREFIXES):
+    for rule in page_rules(role_app):
+        if rule.endpoint in DOWNLOADS:
             continue
         response = client.get(rule.rule, headers=basic("vera"))
         if rule.endpoint in REFUSED_TO_VIEWER:
