@@ -40,7 +40,7 @@ def _list() -> service.WorkerList:
     return service.list_workers(get_redis(), _prefix(), get_celery(), **_settings())
 
 
-def _detail(hostname: str) -> service.WorkerDetail:
+def _detail(hostname: str, kinds: tuple[str, ...] = service.DETAIL_KINDS) -> service.WorkerDetail:
     s = _settings()
     return service.worker_detail(
         get_redis(),
@@ -50,6 +50,7 @@ def _detail(hostname: str) -> service.WorkerDetail:
         timeout=s["timeout"],
         max_age=s["max_age"],
         offline_after=s["offline_after"],
+        kinds=kinds,
     )
 
 
@@ -98,23 +99,9 @@ def section(hostname: str, kind: str):
     """One polled section of the worker page."""
     if kind not in service.DETAIL_KINDS:
         abort(404)
-    worker = _detail_one(hostname, kind)
+    worker = _detail(hostname, (kind,))
     paused = service.paused_queues(get_redis(), _prefix(), hostname) if kind == "active_queues" else []
     return fragment_only("workers/_section.html", **_context(worker=worker, kind=kind, paused=paused))
-
-
-def _detail_one(hostname: str, kind: str) -> service.WorkerDetail:
-    s = _settings()
-    return service.worker_detail(
-        get_redis(),
-        _prefix(),
-        get_celery(),
-        hostname,
-        timeout=s["timeout"],
-        max_age=s["max_age"],
-        offline_after=s["offline_after"],
-        kinds=(kind,),
-    )
 
 
 @bp.get("/<hostname>/confirm/<command>")
