@@ -45,3 +45,9 @@ def get_redis() -> redis.Redis:
 def get_celery():
     """The managed Celery app (inside an app context)."""
     return current_app.extensions["taskdeck_celery"]
+
+
+def inspect_limits() -> dict[str, float]:
+    """``timeout`` and ``max_age`` for the shared inspect cache, as every caller passes them."""
+    config = current_app.config
+    return {"timeout": config["INSPECT_TIMEOUT"], "max_age": config["WORKERS_CACHE_SECONDS"]}

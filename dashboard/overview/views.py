@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app
 
 from ..extensions import db
 from ..history.charts import build_charts
-from ..redis_client import get_celery, get_redis
+from ..redis_client import get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment
 from . import service
 
@@ -59,9 +59,8 @@ def _check(name: str, redis_ok: bool | None = None) -> service.Check | None:
             get_redis(),
             prefix,
             get_celery(),
-            timeout=float(config["INSPECT_TIMEOUT"]),
-            max_age=float(config.get("WORKERS_CACHE_SECONDS", 2.0)),
-            offline_after=float(config.get("WORKERS_OFFLINE_AFTER", 60.0)),
+            **inspect_limits(),
+            offline_after=config["WORKERS_OFFLINE_AFTER"],
             redis_ok=redis_ok,
         )
     if not redis_ok:

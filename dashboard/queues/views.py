@@ -24,7 +24,7 @@ from ..api import api_blueprint
 from ..errors import DashboardError
 from ..extensions import db
 from ..portal.permissions import current_identity, mutation, requires_role
-from ..redis_client import connect, get_celery, get_redis
+from ..redis_client import connect, get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from . import service
 
@@ -57,8 +57,7 @@ def _inspect(*methods: str) -> dict[str, dict[str, list]]:
         config["TASKDECK_KEY_PREFIX"],
         get_celery(),
         *methods,
-        timeout=float(config["INSPECT_TIMEOUT"]),
-        max_age=float(config.get("WORKERS_CACHE_SECONDS", 2.0)),
+        **inspect_limits(),
     )
 
 

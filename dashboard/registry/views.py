@@ -8,7 +8,7 @@ from ..api import api_blueprint, json_body
 from ..errors import DashboardError
 from ..extensions import db
 from ..portal.permissions import current_identity, mutation
-from ..redis_client import get_celery, get_redis
+from ..redis_client import get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from ..timeutil import utcnow
 from . import service
@@ -27,8 +27,7 @@ def _report() -> service.WorkerReport:
         get_redis(),
         config["TASKDECK_KEY_PREFIX"],
         get_celery(),
-        timeout=float(config["INSPECT_TIMEOUT"]),
-        max_age=float(config.get("WORKERS_CACHE_SECONDS", 2.0)),
+        **inspect_limits(),
     )
 
 

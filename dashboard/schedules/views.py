@@ -25,7 +25,7 @@ from ..errors import DashboardError
 from ..extensions import db
 from ..i18n import cron_locale
 from ..portal.permissions import mutation, requires_role
-from ..redis_client import get_celery, get_redis
+from ..redis_client import get_celery, get_redis, inspect_limits
 from ..rendering import page_or_fragment, wants_fragment
 from . import models as _models  # noqa: F401 - registers the tables
 from . import service
@@ -58,8 +58,7 @@ def _registered() -> set[str]:
         get_redis(),
         current_app.config["TASKDECK_KEY_PREFIX"],
         get_celery(),
-        timeout=current_app.config["INSPECT_TIMEOUT"],
-        max_age=current_app.config["WORKERS_CACHE_SECONDS"],
+        **inspect_limits(),
     )
 
 

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError, Unprocessable
 from ..portal.permissions import delegates_to, mutation, requires_role
-from ..redis_client import get_celery, get_redis
+from ..redis_client import get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from . import service
 
@@ -25,10 +25,9 @@ FORM_META = frozenset({"csrf_token", "confirmed"})
 def _settings() -> dict[str, float]:
     config = current_app.config
     return {
-        "timeout": float(config["INSPECT_TIMEOUT"]),
-        "max_age": float(config.get("WORKERS_CACHE_SECONDS", 2.0)),
-        "offline_after": float(config.get("WORKERS_OFFLINE_AFTER", 60.0)),
-        "forget_after": float(config.get("WORKERS_FORGET_AFTER", 3600.0)),
+        **inspect_limits(),
+        "offline_after": config["WORKERS_OFFLINE_AFTER"],
+        "forget_after": config["WORKERS_FORGET_AFTER"],
     }
 
 
