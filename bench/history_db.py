@@ -95,3 +95,40 @@ def label(url: str) -> str:
 def psycopg_dsn(url: str) -> str:
     """The libpq form of a SQLAlchemy PostgreSQL URL."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@contextmanager
+def migrated_app(kind: str, name: str) -> Iterator[tuple[object, str]]:
+    """The dashboard app on a redis-server and a fresh, migrated database of ``kind``.
+
+    Yields ``(app, database URL)``; the temporary directory, Redis and the database go afterwards.
+    """
+    import shutil
+
+    from flask_migrate import upgrade
+
+    from dashboard import create_app
+    from dashboard.extensions import db
+    from tests.support.servers import RedisServer
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    redis_server = RedisServer(tmp / "redis").start()
+    try:
+        with database(kind, tmp) as url:
+            app = create_app(
+                {
+                    "INSTANCE_PATH": tmp / "instance",
+                    "DATABASE_URL": url,
+                    "REDIS_URL": redis_server.url,
+                    "CELERY_BROKER_URL": redis_server.url,
+                    "CELERY_RESULT_BACKEND": redis_server.url,
+                    "SECRET_KEY": "bench",
+                }
+            )
+            with app.app_context():
+                upgrade(directory=str(ROOT / "migrations"), revision="heads")
+                db.engine.dispose()
+            yield app, url
+    finally:
+        redis_server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -7,9 +7,7 @@ Run: .venv/bin/python bench/history_ingest.py [--database sqlite|postgresql] [ta
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,43 +15,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import history_db  # noqa: E402
 from bench.history_events import task_events  # noqa: E402
-from tests.support.servers import ROOT, RedisServer  # noqa: E402
 
 
 def main(tasks: int = 40_000, kind: str = "sqlite") -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="history-ingest-"))
-    redis_server = RedisServer(tmp / "redis").start()
-    try:
-        with history_db.database(kind, tmp) as url:
-            run(tmp, url, redis_server.url, tasks)
-    finally:
-        redis_server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with history_db.migrated_app(kind, "history-ingest") as (app, url):
+        run(app, url, tasks)
 
 
-def run(tmp: Path, url: str, redis_url: str, tasks: int) -> None:
-    from flask_migrate import upgrade
-
-    from dashboard import create_app
+def run(app, url: str, tasks: int) -> None:
     from dashboard.extensions import db
     from dashboard.history import service
     from dashboard.history.merge import RunUpdate
     from dashboard.history.models import TaskRun
     from dashboard.history.recorder import Recorder
 
-    app = create_app(
-        {
-            "INSTANCE_PATH": tmp / "instance",
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_url,
-            "CELERY_BROKER_URL": redis_url,
-            "CELERY_RESULT_BACKEND": redis_url,
-            "SECRET_KEY": "bench",
-        }
-    )
     events = task_events(tasks)
     with app.app_context():
-        upgrade(directory=str(ROOT / "migrations"), revision="heads")
         # Baseline: one transaction per event, on a sample.
         sample = task_events(1_000, seed=11)
         started = time.perf_counter()

@@ -7,11 +7,9 @@ Run: .venv/bin/python bench/history_paging.py [--database sqlite|postgresql] [ro
 from __future__ import annotations
 
 import random
-import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -20,7 +18,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import history_db  # noqa: E402
-from tests.support.servers import ROOT, RedisServer  # noqa: E402
 
 STATES = ["SUCCESS"] * 85 + ["FAILURE"] * 10 + ["STARTED"] * 3 + ["RETRY"] * 2
 NAMES = [
@@ -105,36 +102,17 @@ def timed(action, repeat: int = 15) -> float:
 
 
 def main(rows: int = 1_000_000, kind: str = "sqlite") -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="history-paging-"))
-    redis_server = RedisServer(tmp / "redis").start()
-    try:
-        with history_db.database(kind, tmp) as url:
-            run(tmp, url, redis_server.url, rows)
-    finally:
-        redis_server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with history_db.migrated_app(kind, "history-paging") as (app, url):
+        run(app, url, rows)
 
 
-def run(tmp: Path, url: str, redis_url: str, rows: int) -> None:
-    from flask_migrate import upgrade
+def run(app, url: str, rows: int) -> None:
     from sqlalchemy import select
 
-    from dashboard import create_app
     from dashboard.extensions import db
     from dashboard.history import service
     from dashboard.history.models import TaskRun
 
-    app = create_app(
-        {
-            "INSTANCE_PATH": tmp / "instance",
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "bench",
-        }
-    )
-    with app.app_context():
-        upgrade(directory=str(ROOT / "migrations"), revision="heads")
-        db.engine.dispose()
     started = time.perf_counter()
     (fill_sqlite if url.startswith("sqlite") else fill_postgresql)(url, rows)
     print(
