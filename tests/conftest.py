@@ -247,15 +247,21 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, live_server):
-    """A fresh browser tab on the live app; ``page.console_errors`` collects errors seen."""
-    context = browser.new_context(base_url=live_server.url)
+def open_tab(browser, **context_options):
+    """A tab in a fresh browser context; ``tab.console_errors`` collects the errors it sees."""
+    context = browser.new_context(**context_options)
     context.set_default_timeout(15_000)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     tab.console_errors = errors
+    return tab
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh browser tab on the live app; ``page.console_errors`` collects errors seen."""
+    tab = open_tab(browser, base_url=live_server.url)
     yield tab
-    context.close()
+    tab.context.close()

@@ -7,6 +7,7 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import open_tab
 from tests.support.servers import GunicornServer, free_port, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
@@ -60,15 +61,10 @@ def portal(tmp_path, redis_server, database_url, key_prefix):
 
 @pytest.fixture
 def tab(browser):
-    context = browser.new_context(viewport={"width": 1300, "height": 1500})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.console_errors = errors
+    """A tab on no particular app: the test opens the portal page, which frames the dashboard."""
+    page = open_tab(browser, viewport={"width": 1300, "height": 1500})
     yield page
-    context.close()
+    page.context.close()
 
 
 def test_reorder_and_run_a_task_inside_the_portal_frame(tab, portal, stage, order, celery_worker):
