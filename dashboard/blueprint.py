@@ -100,6 +100,9 @@ def configure(app: Flask, overrides: dict | None = None) -> None:
             app.config.setdefault(key, value)
     config_module.finish(app.config, instance_path)
     config_module.validate(app.config)
+    from .portal.service import AuthSettings
+
+    app.extensions["taskdeck_auth"] = AuthSettings.from_config(app.config)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

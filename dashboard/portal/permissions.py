@@ -5,20 +5,19 @@ from __future__ import annotations
 import uuid
 from functools import wraps
 
-from flask import Response, abort, current_app, g, make_response, request
+from flask import Response, abort, current_app, g, make_response, request, session
 from werkzeug.exceptions import HTTPException
 
 from ..errors import DashboardError
 from ..extensions import db
 from ..security import peer_address
 from .service import (
+    AuthSettings,
     Identity,
     address_in,
     check_basic,
+    credentials_fingerprint,
     maybe_prune_audit,
-    parse_basic_users,
-    parse_group_roles,
-    parse_networks,
     record_audit,
     role_for_groups,
 )
@@ -27,20 +26,33 @@ from .service import (
 ANONYMOUS_ADMIN = Identity(user="anonymous", role="admin")
 
 
+def _basic_identity(settings: AuthSettings) -> Identity | None:
+    auth = request.authorization
+    if auth is None or auth.type != "basic":
+        return None
+    user = settings.users.get(auth.username or "")
+    if user is None:
+        return None
+    header = request.headers.get("Authorization", "")
+    fingerprint = credentials_fingerprint(current_app.config["SECRET_KEY"], user, header)
+    if session.get("basic_verified") == fingerprint:
+        return Identity(user=user.name, role=user.role)
+    identity = check_basic(settings.users, user.name, auth.password or "")
+    if identity is not None:
+        session["basic_verified"] = fingerprint
+    return identity
+
+
 def _identity_from_request() -> Identity | None:
     config = current_app.config
     mode = config["AUTH_MODE"]
     if mode == "none":
         return ANONYMOUS_ADMIN
+    settings: AuthSettings = current_app.extensions["taskdeck_auth"]
     if mode == "basic":
-        auth = request.authorization
-        if auth is None or auth.type != "basic":
-            return None
-        return check_basic(
-            parse_basic_users(config["AUTH_BASIC_USERS"]), auth.username or "", auth.password or ""
-        )
+        return _basic_identity(settings)
     # header: believe the portal's proxy only when the connection really comes from it.
-    if not address_in(peer_address(), parse_networks(config["AUTH_TRUSTED_PROXIES"])):
+    if not address_in(peer_address(), settings.trusted_proxies):
         return None
     user = request.headers.get(config["AUTH_USER_HEADER"], "").strip()
     if not user:
@@ -48,7 +60,7 @@ def _identity_from_request() -> Identity | None:
     groups = [
         g.strip() for g in request.headers.get(config["AUTH_GROUPS_HEADER"], "").split(",") if g.strip()
     ]
-    role = role_for_groups(groups, parse_group_roles(config["AUTH_GROUP_ROLES"]), config["AUTH_DEFAULT_ROLE"])
+    role = role_for_groups(groups, settings.group_roles, config["AUTH_DEFAULT_ROLE"])
     return Identity(user=user[:255], role=role) if role else None
 
 

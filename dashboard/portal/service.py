@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import json
 import random
@@ -61,6 +63,33 @@ def check_basic(users: dict[str, BasicUser], name: str, password: str) -> Identi
     if user is None or not check_password_hash(user.password_hash, password):
         return None
     return Identity(user=user.name, role=user.role)
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """The auth settings parsed once at start-up (they are read on every request)."""
+
+    users: dict[str, BasicUser]
+    group_roles: dict[str, str]
+    trusted_proxies: list
+
+    @classmethod
+    def from_config(cls, config) -> AuthSettings:
+        return cls(
+            users=parse_basic_users(config["AUTH_BASIC_USERS"]),
+            group_roles=parse_group_roles(config["AUTH_GROUP_ROLES"]),
+            trusted_proxies=parse_networks(config["AUTH_TRUSTED_PROXIES"]),
+        )
+
+
+def credentials_fingerprint(secret: str, user: BasicUser, authorization: str) -> str:
+    """HMAC of the Authorization header, bound to the user's stored hash.
+
+    Kept in the signed session, it spares the slow password hash on every poll; a new password
+    (a new stored hash) or other credentials give another fingerprint.
+    """
+    message = f"{user.name}\0{user.password_hash}\0{authorization}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def parse_group_roles(text: str) -> dict[str, str]:

@@ -141,3 +141,28 @@ def test_viewer_does_not_see_the_audit_log(make_app, basic_users):
 def test_bad_auth_configuration_is_refused_at_start(make_app, settings):
     with pytest.raises(ValueError):
         make_app(**settings)
+
+
+def test_a_session_verified_once_still_refuses_other_credentials(make_app, basic_users):
+    client = make_app(AUTH_MODE="basic", AUTH_BASIC_USERS=basic_users).test_client()
+    assert client.get("/", headers=basic("vera")).status_code == 200
+    # The verified session is bound to those exact credentials: a wrong password or another
+    # user's name with the same cookie is checked afresh and refused.
+    assert client.get("/", headers=basic("vera", "wrong")).status_code == 401
+    assert client.get("/", headers=basic("ada", "viewer-pw")).status_code == 401
+    assert "vera · viewer" in client.get("/", headers=basic("vera")).get_data(as_text=True)
+
+
+def test_a_new_password_invalidates_a_session_verified_with_the_old_one(make_app, basic_users):
+    from werkzeug.security import generate_password_hash
+
+    first = make_app(AUTH_MODE="basic", AUTH_BASIC_USERS=basic_users)
+    client = first.test_client()
+    assert client.get("/", headers=basic("vera")).status_code == 200
+    verified = client.get_cookie("session")
+    assert verified is not None
+    changed = f"vera:viewer:{generate_password_hash('new-pw', method='pbkdf2:sha256:1000')}"
+    # Same SECRET_KEY, new users setting, and the session cookie from before the change.
+    later = make_app(AUTH_MODE="basic", AUTH_BASIC_USERS=changed).test_client()
+    later.set_cookie("session", verified.value, domain=verified.domain, path=verified.path)
+    assert later.get("/", headers=basic("vera")).status_code == 401
