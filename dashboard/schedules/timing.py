@@ -11,6 +11,8 @@ own IANA zone:
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -199,10 +201,39 @@ def describe(timing: Timing, locale: str = "en_US") -> str:
     options.use_24hour_time_format = True
     options.locale_code = locale
     try:
-        text = get_description(timing.cron or "", options)
+        text = _localised_names(get_description(timing.cron or "", options), locale)
     except Exception:  # cron-descriptor raises its own zoo of errors
         text = timing.cron or ""
     return f"{text} ({timing.timezone})"
+
+
+def _localised_names(text: str, locale: str) -> str:
+    """cron-descriptor's day and month names in ``locale``.
+
+    cron-descriptor translates its phrases but takes day and month names from the process's C
+    library locale (``calendar``, ``strftime``), which is English in every Taskdeck process and
+    cannot be switched per request; the names are swapped for Babel's (CLDR) ones here.
+    """
+    if locale.startswith("en"):
+        return text
+    names = _calendar_names(locale)
+    # Not \b: Chinese characters are word characters too, as in "第二个Monday".
+    pattern = re.compile(r"(?<![A-Za-z])(" + "|".join(map(re.escape, names)) + r")(?![A-Za-z])")
+    return pattern.sub(lambda match: names[match.group(1)], text)
+
+
+@functools.lru_cache(maxsize=8)
+def _calendar_names(locale: str) -> dict[str, str]:
+    """``calendar``'s day and month names mapped to ``locale``'s wide, standalone ones."""
+    import calendar
+
+    from babel.dates import get_day_names, get_month_names
+
+    days = get_day_names("wide", "stand-alone", locale)  # 0 is Monday, as in calendar
+    months = get_month_names("wide", "stand-alone", locale)  # 1 is January
+    names = {calendar.day_name[index]: days[index] for index in range(7)}
+    names.update({calendar.month_name[index]: months[index] for index in range(1, 13)})
+    return names
 
 
 def _every(count: int, unit: str) -> str:

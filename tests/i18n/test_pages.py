@@ -144,6 +144,25 @@ def test_cron_text_follows_the_language(client, data):
     assert "At 02:30" in page
 
 
+@pytest.mark.parametrize(
+    "cron, chinese, english",
+    [
+        ("30 2 * * 1-5", "星期一 到 星期五", "Monday through Friday"),
+        ("0 9 1 1,6 *", "一月 和 六月", "January and June"),
+        ("0 8 * * MON#2", "第二个星期一", "second Monday"),
+    ],
+)
+def test_cron_day_and_month_names_follow_the_language(cron, chinese, english):
+    from dashboard.schedules.timing import Timing, describe
+
+    timing = Timing(
+        kind="cron", timezone="UTC", run_at=None, every_seconds=None, cron=cron, start_at=None, end_at=None
+    )
+    assert chinese in describe(timing, "zh_CN")
+    assert english in describe(timing, "en_US")
+    assert not re.search(r"[A-Z][a-z]+day|January|June", describe(timing, "zh_CN"))
+
+
 def test_numbers_follow_the_language(client, app):
     from flask_babel import force_locale
 
