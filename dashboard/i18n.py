@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from babel import support
 from flask import has_request_context, request, session
-from flask_babel import Babel, Domain, get_locale
+from flask_babel import Babel, Domain, force_locale, get_locale
 
 LANGUAGES = {"en": "English", "zh_CN": "简体中文"}
 HEADER = "X-Taskdeck-Language"
@@ -41,6 +41,16 @@ def select_locale() -> str:
         return chosen
     best = request.accept_languages.best_match(["en", "zh_CN", "zh", "zh_Hans", "zh-CN"])
     return _known(best) or "en"
+
+
+def in_english(text) -> str:
+    """``text`` (a lazy message, or anything holding one) rendered in English.
+
+    For what stays English whatever the request's language: the JSON API's error messages, and
+    texts it shares with the pages. Outside a request everything is English anyway.
+    """
+    with force_locale("en"):
+        return str(text)
 
 
 def number(value, digits: int | None = None) -> str:
