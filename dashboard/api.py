@@ -26,11 +26,13 @@ def api_blueprint(name: str, import_name: str, area_prefix: str) -> Blueprint:
 
 def json_body() -> dict:
     """The request's JSON object; an empty or missing body is an empty object."""
+    from flask_babel import lazy_gettext as _l
+
     from .errors import DashboardError
 
     if not request.get_data():
         return {}
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise DashboardError("the request body must be a JSON object")
+        raise DashboardError(_l("the request body must be a JSON object"))
     return data

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from celery import Celery
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, any_, bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
-from ..errors import DashboardError, NotFound, Unprocessable
+from ..errors import DashboardError, NotFound, Unprocessable, reason
 from ..timeutil import as_utc, utcnow
 from .merge import FINAL, UNFINISHED, RunState, RunUpdate, merge
 from .models import ORIGINS, STATES, TaskRun
@@ -226,7 +228,7 @@ def _parse_time(value: str, field_name: str) -> datetime:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise Unprocessable(
-            f"{field_name} must be a date and time (YYYY-MM-DDTHH:MM)", field=field_name
+            _l("%(field)s must be a date and time (YYYY-MM-DDTHH:MM)", field=field_name), field=field_name
         ) from exc
     return as_utc(parsed)
 
@@ -253,9 +255,13 @@ class Filters:
         values = {name: str(data.get(name) or "").strip()[:255] for name in cls.NAMES}
         filters = cls(**values)
         if filters.state and filters.state not in STATES:
-            raise Unprocessable(f"state must be one of {', '.join(STATES)}", field="state")
+            raise Unprocessable(
+                _l("state must be one of %(choices)s", choices=", ".join(STATES)), field="state"
+            )
         if filters.origin and filters.origin not in ORIGINS:
-            raise Unprocessable(f"origin must be one of {', '.join(ORIGINS)}", field="origin")
+            raise Unprocessable(
+                _l("origin must be one of %(choices)s", choices=", ".join(ORIGINS)), field="origin"
+            )
         for name in ("since", "until"):
             if getattr(filters, name):
                 _parse_time(getattr(filters, name), name)
@@ -310,9 +316,11 @@ def _cursor(value: object, name: str) -> int | None:
     try:
         number = int(value)
     except (TypeError, ValueError) as exc:
-        raise Unprocessable(f"{name} must be a run cursor (an integer)", field=name) from exc
+        raise Unprocessable(
+            _l("%(field)s must be a run cursor (an integer)", field=name), field=name
+        ) from exc
     if number < 0:
-        raise Unprocessable(f"{name} must not be negative", field=name)
+        raise Unprocessable(_l("%(field)s must not be negative", field=name), field=name)
     return number
 
 
@@ -361,7 +369,7 @@ def _exists(session: Session, filters: Filters, seq: int, *, newer: bool = False
 def get_run(session: Session, task_id: str) -> TaskRun:
     run = session.execute(select(TaskRun).where(TaskRun.task_id == task_id)).scalar_one_or_none()
     if run is None:
-        raise NotFound(f"no run with id {task_id!r} in the history")
+        raise NotFound(_l("no run with id '%(id)s' in the history", id=task_id))
     return run
 
 
@@ -454,7 +462,8 @@ def _decode_arguments(text: str | None, empty: object, what: str) -> object:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
         raise Unprocessable(
-            f"the stored {what} cannot be sent again (only a shortened repr was recorded)", field=what
+            _l("the stored %(field)s cannot be sent again (only a shortened repr was recorded)", field=what),
+            field=what,
         ) from exc
 
 
@@ -471,7 +480,7 @@ def original_arguments(celery_app: Celery, run: TaskRun) -> tuple[list, dict]:
     if isinstance(args, tuple):
         args = list(args)
     if not isinstance(args, list) or not isinstance(kwargs, dict):
-        raise Unprocessable("the stored arguments are not a list and a mapping", field="args")
+        raise Unprocessable(_l("the stored arguments are not a list and a mapping"), field="args")
     return args, kwargs
 
 
@@ -479,7 +488,7 @@ def retry_run(session: Session, celery_app: Celery, task_id: str) -> TaskRun:
     """Send the run's task again (same args, kwargs, queue) under a new id linked to the old one."""
     run = get_run(session, task_id)
     if not run.name:
-        raise Unprocessable("the run's task name is not known yet", field="task_id")
+        raise Unprocessable(_l("the run's task name is not known yet"), field="task_id")
     args, kwargs = original_arguments(celery_app, run)
     new_id = str(uuid.uuid4())
     options = {"queue": run.queue} if run.queue else {}
@@ -499,28 +508,45 @@ def retry_run(session: Session, celery_app: Celery, task_id: str) -> TaskRun:
     except Exception as exc:
         session.execute(delete(TaskRun).where(TaskRun.task_id == new_id))
         session.commit()
-        raise DashboardError(f"could not send {run.name}: {type(exc).__name__}: {exc}") from exc
+        raise DashboardError(
+            _l("could not send %(task)s: %(error)s", task=run.name, error=f"{type(exc).__name__}: {exc}")
+        ) from exc
     return get_run(session, new_id)
+
+
+ALREADY_FINISHED = _l("already finished")
 
 
 @dataclass
 class BulkOutcome:
     done: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, object] = field(default_factory=dict)  # task id -> why (a lazy message)
 
-    def summary(self, verb: str) -> str:
-        text = f"{verb} {len(self.done)} run{'s' if len(self.done) != 1 else ''}"
-        if self.refused:
-            text += f"; {len(self.refused)} refused ({next(iter(self.refused.values()))})"
-        return text
+    def summary(self, action: str) -> str:
+        """What happened, in the current language: ``action`` is retry, revoke, terminate or delete."""
+        count = len(self.done)
+        done = {
+            "retry": lambda: ngettext("Retried %(num)s run", "Retried %(num)s runs", count),
+            "revoke": lambda: ngettext("Revoked %(num)s run", "Revoked %(num)s runs", count),
+            "terminate": lambda: ngettext("Terminated %(num)s run", "Terminated %(num)s runs", count),
+            "delete": lambda: ngettext("Deleted %(num)s run", "Deleted %(num)s runs", count),
+        }[action]()
+        if not self.refused:
+            return done
+        return gettext(
+            "%(done)s; %(count)s refused (%(reason)s)",
+            done=done,
+            count=len(self.refused),
+            reason=str(next(iter(self.refused.values()))),
+        )
 
 
 def _bounded_ids(task_ids: Iterable[str]) -> list[str]:
     ids = list(dict.fromkeys(str(t)[:64] for t in task_ids if t))
     if not ids:
-        raise DashboardError("select at least one run", field="task_id")
+        raise DashboardError(_l("select at least one run"), field="task_id")
     if len(ids) > BULK_LIMIT:
-        raise DashboardError(f"at most {BULK_LIMIT} runs per action", field="task_id")
+        raise DashboardError(_l("at most %(limit)s runs per action", limit=BULK_LIMIT), field="task_id")
     return ids
 
 
@@ -530,7 +556,7 @@ def retry_runs(session: Session, celery_app: Celery, task_ids: Iterable[str]) ->
         try:
             outcome.done.append(retry_run(session, celery_app, task_id).task_id)
         except DashboardError as exc:
-            outcome.refused[task_id] = exc.message
+            outcome.refused[task_id] = reason(exc)
     return outcome
 
 
@@ -558,12 +584,14 @@ def revoke_runs(
     )
     live = [t for t in ids if t not in finished]
     for task_id in finished:
-        outcome.refused[task_id] = "already finished"
+        outcome.refused[task_id] = ALREADY_FINISHED
     if live:
         try:
             celery_app.control.revoke(live, terminate=terminate, signal="SIGTERM")
         except Exception as exc:
-            raise DashboardError(f"could not reach the broker: {type(exc).__name__}") from exc
+            raise DashboardError(
+                _l("could not reach the broker: %(error)s", error=type(exc).__name__)
+            ) from exc
         outcome.done.extend(live)
     return outcome
 

@@ -7,6 +7,8 @@ import signal
 
 import click
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError, Unprocessable
@@ -105,7 +107,9 @@ def run_row(task_id: str):
 def download(task_id: str, field: str):
     """The stored value of one field as a plain-text attachment (never rendered as a page)."""
     if field not in service.DOWNLOADABLE:
-        raise Unprocessable(f"field must be one of {', '.join(service.DOWNLOADABLE)}", field="field")
+        raise Unprocessable(
+            _l("field must be one of %(choices)s", choices=", ".join(service.DOWNLOADABLE)), field="field"
+        )
     run = service.get_run(db.session, task_id)
     safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)[:64]
     response = make_response(getattr(run, field) or "")
@@ -135,7 +139,7 @@ def _form_filters() -> service.Filters:
 @mutation("operator", "history.retry")
 def bulk_retry():
     outcome = service.retry_runs(db.session, get_celery(), request.form.getlist("task_id"))
-    return _after_bulk(_form_filters(), outcome.summary("Retried"))
+    return _after_bulk(_form_filters(), outcome.summary("retry"))
 
 
 @bp.post("/bulk/retry-failed")
@@ -144,9 +148,9 @@ def bulk_retry_failed():
     filters = _form_filters()
     ids = service.failed_ids(db.session, filters)
     if not ids:
-        return _after_bulk(filters, "No failed runs match the filter")
+        return _after_bulk(filters, _("No failed runs match the filter"))
     outcome = service.retry_runs(db.session, get_celery(), ids)
-    return _after_bulk(filters, outcome.summary("Retried"))
+    return _after_bulk(filters, outcome.summary("retry"))
 
 
 @bp.post("/bulk/revoke")
@@ -156,14 +160,14 @@ def bulk_revoke():
     outcome = service.revoke_runs(
         db.session, get_celery(), request.form.getlist("task_id"), terminate=terminate
     )
-    return _after_bulk(_form_filters(), outcome.summary("Terminated" if terminate else "Revoked"))
+    return _after_bulk(_form_filters(), outcome.summary("terminate" if terminate else "revoke"))
 
 
 @bp.post("/bulk/delete")
 @mutation("admin", "history.delete")
 def bulk_delete():
     outcome = service.delete_runs(db.session, request.form.getlist("task_id"))
-    return _after_bulk(_form_filters(), outcome.summary("Deleted"))
+    return _after_bulk(_form_filters(), outcome.summary("delete"))
 
 
 @bp.post("/runs/<task_id>/retry")
@@ -200,7 +204,7 @@ def api_list():
     try:
         limit = int(request.args.get("limit", service.PAGE_SIZE))
     except ValueError as exc:
-        raise Unprocessable("limit must be an integer", field="limit") from exc
+        raise Unprocessable(_l("limit must be an integer"), field="limit") from exc
     page = service.list_runs(
         db.session, filters, before=request.args.get("before"), after=request.args.get("after"), limit=limit
     )
@@ -234,11 +238,11 @@ def api_revoke(task_id: str):
     data = json_body()
     terminate = data.get("terminate", False)
     if not isinstance(terminate, bool):
-        raise Unprocessable("terminate must be true or false", field="terminate")
+        raise Unprocessable(_l("terminate must be true or false"), field="terminate")
     service.get_run(db.session, task_id)
     outcome = service.revoke_runs(db.session, get_celery(), [task_id], terminate=terminate)
     if not outcome.done:
-        raise DashboardError("the run has already finished", field="task_id")
+        raise DashboardError(_l("the run has already finished"), field="task_id")
     return jsonify({"id": task_id, "revoked": True, "terminate": terminate}), 202
 
 

@@ -12,6 +12,10 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from flask_babel import lazy_gettext as _l
+
+from ..i18n import in_english
+
 TEXT_LIMIT = 2000  # characters kept of argsrepr/kwargsrepr/body text; the page shows less
 
 
@@ -30,20 +34,23 @@ def _int(value: object) -> int | None:
 
 
 def _json_body(envelope: dict) -> object:
-    """The body as JSON when it says it is JSON; raises ValueError otherwise."""
+    """The body as JSON when it says it is JSON; raises ValueError (with a lazy message) otherwise."""
     if envelope.get("content-encoding") not in (None, "utf-8", "utf8", "binary"):
-        raise ValueError("unknown content encoding")
+        raise ValueError(_l("unknown content encoding"))
     if envelope.get("content-type") != "application/json":
-        raise ValueError(f"{envelope.get('content-type') or 'unknown'} body is not decoded")
+        content_type = envelope.get("content-type")
+        if not content_type:
+            raise ValueError(_l("a body of unknown content type is not decoded"))
+        raise ValueError(_l("%(content_type)s body is not decoded", content_type=content_type))
     body = envelope.get("body")
     properties = envelope.get("properties") or {}
     if properties.get("body_encoding") == "base64":
         try:
             body = base64.b64decode(body or "", validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, TypeError) as exc:
-            raise ValueError("body is not valid base64 UTF-8") from exc
+            raise ValueError(_l("body is not valid base64 UTF-8")) from exc
     if not isinstance(body, str):
-        raise ValueError("body is not text")
+        raise ValueError(_l("body is not text"))
     return json.loads(body)
 
 
@@ -98,7 +105,7 @@ class QueueMessage:
         try:
             body = _json_body(envelope)
         except ValueError as exc:
-            return cls(decoded=False, problem=str(exc), **base, **common)
+            return cls(decoded=False, problem=in_english(exc), **base, **common)
         if isinstance(body, dict) and body.get("task") and body.get("id"):
             return cls(
                 decoded=True,
@@ -126,7 +133,7 @@ class QueueMessage:
                     argsrepr = body[0] if argsrepr is None else argsrepr
                     kwargsrepr = body[1] if kwargsrepr is None else kwargsrepr
             except ValueError as exc:
-                problem = str(exc)
+                problem = in_english(exc)
         return cls(
             decoded=True,
             protocol=2,
@@ -311,7 +318,7 @@ class StageableMessage:
 
     @classmethod
     def from_raw(cls, raw: bytes) -> StageableMessage:
-        """Decode without unpickling anything; ValueError says why the message cannot be moved.
+        """Decode without unpickling anything; ValueError (a lazy message) says why it cannot be moved.
 
         Refused: anything but a Celery protocol-2 message with a JSON body, and messages whose
         behaviour the staging list cannot keep (workflow links, group membership, per-call time
@@ -320,26 +327,31 @@ class StageableMessage:
         try:
             envelope = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError("not a JSON message envelope") from exc
+            raise ValueError(_l("not a JSON message envelope")) from exc
         headers = envelope.get("headers") if isinstance(envelope, dict) else None
         if not isinstance(headers, dict) or not headers.get("task") or not headers.get("id"):
-            raise ValueError("only Celery protocol-2 task messages can be moved")
+            raise ValueError(_l("only Celery protocol-2 task messages can be moved"))
         body = _json_body(envelope)  # ValueError for pickle, yaml, compressed, corrupt bodies
         if not (isinstance(body, list) and len(body) == 3):
-            raise ValueError("the message body is not [args, kwargs, embed]")
+            raise ValueError(_l("the message body is not [args, kwargs, embed]"))
         args, kwargs, embed = body
         if not isinstance(args, list) or not isinstance(kwargs, dict):
-            raise ValueError("the message's args/kwargs are not a list and an object")
+            raise ValueError(_l("the message's args/kwargs are not a list and an object"))
         embed = embed if isinstance(embed, dict) else {}
         linked = [name for name in WORKFLOW_LINKS if embed.get(name)]
         if linked:
-            raise ValueError(f"it is part of a workflow ({', '.join(linked)}) that staging would not keep")
+            raise ValueError(
+                _l(
+                    "it is part of a workflow (%(links)s) that staging would not keep",
+                    links=", ".join(linked),
+                )
+            )
         if headers.get("group"):
-            raise ValueError("it is a member of a group that staging would not keep")
+            raise ValueError(_l("it is a member of a group that staging would not keep"))
         if any(limit is not None for limit in (headers.get("timelimit") or ())):
-            raise ValueError("it has per-call time limits that staging would not keep")
+            raise ValueError(_l("it has per-call time limits that staging would not keep"))
         if headers.get("shadow"):
-            raise ValueError("it has a shadow name that staging would not keep")
+            raise ValueError(_l("it has a shadow name that staging would not keep"))
         properties = envelope.get("properties") if isinstance(envelope.get("properties"), dict) else {}
         return cls(
             task_id=str(headers["id"]),

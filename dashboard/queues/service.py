@@ -13,11 +13,12 @@ import time
 from collections.abc import Iterable
 
 import redis
+from flask_babel import lazy_gettext as _l
 from kombu.exceptions import OperationalError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import DashboardError, NotFound, Unprocessable
+from ..errors import DashboardError, NotFound, Unprocessable, reason
 from ..history.models import TaskRun
 from ..timeutil import as_utc
 from ..workers.service import inspect_many
@@ -43,7 +44,7 @@ def layout_for(celery_app) -> BrokerLayout:
 
 def check_queue_name(name: str) -> str:
     if not QUEUE_NAME.match(name or ""):
-        raise DashboardError("a queue name is 1 to 255 printable characters", field="name")
+        raise DashboardError(_l("a queue name is 1 to 255 printable characters"), field="name")
     return name
 
 
@@ -217,9 +218,9 @@ def decode_cursor(cursor: str, sub_lists: int) -> tuple[int, int, str]:
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         sub, offset, sha1 = int(data["s"]), int(data["o"]), str(data["h"])
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
-        raise DashboardError("the cursor is not valid", field="cursor") from exc
+        raise DashboardError(_l("the cursor is not valid"), field="cursor") from exc
     if not (1 <= sub <= sub_lists and offset >= 0 and re.fullmatch(r"[0-9a-f]{40}", sha1)):
-        raise DashboardError("the cursor is not valid", field="cursor")
+        raise DashboardError(_l("the cursor is not valid"), field="cursor")
     return sub, offset, sha1
 
 
@@ -237,9 +238,9 @@ def read_page(
     Redis work is O(page): LLEN per priority sub-list and LRANGE of only the slice shown.
     """
     if not 1 <= limit <= MAX_LIMIT:
-        raise DashboardError(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+        raise DashboardError(_l("limit must be between 1 and %(limit)s", limit=MAX_LIMIT), field="limit")
     if position < 0:
-        raise DashboardError("position must not be negative", field="position")
+        raise DashboardError(_l("position must not be negative"), field="position")
     keys = layout.sub_lists(queue)
     if cursor:
         sub, offset, sha1 = decode_cursor(cursor, len(keys))
@@ -291,11 +292,11 @@ def delete_message(client: redis.Redis, layout: BrokerLayout, queue: str, key: s
     if key.startswith("sha1:"):
         mode, wanted = "sha1", key[5:]
         if not re.fullmatch(r"[0-9a-f]{40}", wanted):
-            raise DashboardError("not a message sha1", field="task_id")
+            raise DashboardError(_l("not a message sha1"), field="task_id")
     else:
         mode, wanted = "id", key
         if not 1 <= len(wanted) <= 255:
-            raise DashboardError("not a task id", field="task_id")
+            raise DashboardError(_l("not a task id"), field="task_id")
     found = scripts(client).delete_message(
         keys=layout.sub_lists(queue), args=[mode, wanted, DELETE_CHUNK], client=client
     )
@@ -344,12 +345,15 @@ def move_to_staging(
 
     if not same_server:
         raise StagingOnOtherServer(
-            "moving a message to staging needs the broker on the same Redis server and database as "
-            "the staging list (REDIS_URL); with another broker server, delete the message and stage "
-            "a new run from the task's page instead"
+            _l(
+                "moving a message to staging needs the broker on the same Redis server and database as "
+                "the staging list (%(setting)s); with another broker server, delete the message and stage "
+                "a new run from the task's page instead",
+                setting="REDIS_URL",
+            )
         )
     if not 1 <= len(task_id) <= 255 or task_id.startswith("sha1:"):
-        raise DashboardError("only a message with a task id can be moved to staging", field="task_id")
+        raise DashboardError(_l("only a message with a task id can be moved to staging"), field="task_id")
     found = scripts(client).find_message(
         keys=layout.sub_lists(queue), args=["id", task_id, DELETE_CHUNK], client=client
     )
@@ -359,7 +363,10 @@ def move_to_staging(
     try:
         message = StageableMessage.from_raw(raw)
     except ValueError as exc:
-        raise NotStageable(f"message {task_id} cannot be moved to staging: {exc}", field="task_id") from exc
+        raise NotStageable(
+            _l("message %(id)s cannot be moved to staging: %(reason)s", id=task_id, reason=reason(exc)),
+            field="task_id",
+        ) from exc
     item = staging.build_item(
         celery_app,
         message.item_data(queue),
@@ -374,7 +381,12 @@ def move_to_staging(
 
 def _gone(key: str, queue: str) -> QueueMessageGone:
     return QueueMessageGone(
-        f"already gone: message {key} is no longer waiting in {queue} (a worker took it or it was deleted)"
+        _l(
+            "already gone: message %(id)s is no longer waiting in %(queue)s "
+            "(a worker took it or it was deleted)",
+            id=key,
+            queue=queue,
+        )
     )
 
 

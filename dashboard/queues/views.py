@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from ..api import api_blueprint
@@ -40,7 +41,7 @@ def broker() -> redis.Redis:
     client = current_app.extensions.get("taskdeck_queues_broker")
     if client is None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise DashboardError("queue contents need a redis://, rediss:// or unix:// broker URL")
+            raise DashboardError(_l("queue contents need a redis://, rediss:// or unix:// broker URL"))
         client = current_app.extensions["taskdeck_queues_broker"] = connect(url)
     return client
 
@@ -68,7 +69,7 @@ def _int_arg(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise DashboardError(f"{name} must be a whole number", field=name) from None
+        raise DashboardError(_l("%(field)s must be a whole number", field=name), field=name) from None
 
 
 def _summaries():

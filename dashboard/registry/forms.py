@@ -71,11 +71,11 @@ class RunForm(FlaskForm):
             data["params_json"] = {param.name: field.data for param, field in self.parameter_fields()}
         if self.when.data == "countdown":
             if not (self.countdown.data or "").strip():
-                raise InvalidRunOption("give the countdown in seconds", field="countdown")
+                raise InvalidRunOption(_l("give the countdown in seconds"), field="countdown")
             data["countdown"] = self.countdown.data
         elif self.when.data == "eta":
             if not (self.eta.data or "").strip():
-                raise InvalidRunOption("give the date and time to run at", field="eta")
+                raise InvalidRunOption(_l("give the date and time to run at"), field="eta")
             data["eta"] = self.eta.data
         return data
 

@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import redis
 from celery import Celery
 from celery.app.task import Task
+from flask_babel import lazy_gettext as _l
 from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ..errors import DashboardError, NotFound, Unprocessable
+from ..errors import DashboardError, NotFound, Unprocessable, reason
 from ..workers.service import inspect_many
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def require_task(celery_app: Celery, name: str) -> Task:
     celery_app.loader.import_default_modules()
     task = celery_app.tasks.get(name) if isinstance(name, str) else None
     if task is None:
-        raise UnknownTask(f"unknown task {name!r}", field="task")
+        raise UnknownTask(_l("unknown task '%(name)s'", name=name), field="task")
     return task
 
 
@@ -82,16 +83,19 @@ def task_signature(task: Task) -> inspect.Signature | None:
 def check_arguments(task: Task, args: list, kwargs: dict) -> None:
     """Raise InvalidArguments (with Python's own reason) when args/kwargs do not fit the task."""
     if not isinstance(args, list):
-        raise InvalidArguments("positional arguments must be a JSON list", field="args")
+        raise InvalidArguments(_l("positional arguments must be a JSON list"), field="args")
     if not isinstance(kwargs, dict):
-        raise InvalidArguments("keyword arguments must be a JSON object", field="kwargs")
+        raise InvalidArguments(_l("keyword arguments must be a JSON object"), field="kwargs")
     signature = task_signature(task)
     if signature is None:
         return  # no introspectable signature: let the worker decide
     try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:
-        raise InvalidArguments(f"arguments do not fit {task.name}{signature}: {exc}", field="args") from exc
+        raise InvalidArguments(
+            _l("arguments do not fit %(call)s: %(error)s", call=f"{task.name}{signature}", error=str(exc)),
+            field="args",
+        ) from exc
 
 
 # --- What workers report ---------------------------------------------------------------------
@@ -367,7 +371,7 @@ def describe_task(celery_app: Celery, name: str, report: WorkerReport) -> TaskIn
         return TaskInfo.from_task(celery_app, task, workers, bool(report.registered))
     if workers:
         return TaskInfo.from_worker_only(name, workers)
-    raise UnknownTask(f"unknown task {name!r}", field="task")
+    raise UnknownTask(_l("unknown task '%(name)s'", name=name), field="task")
 
 
 def configured_queues(celery_app: Celery) -> set[str]:
@@ -459,7 +463,7 @@ def _blank(value: object) -> bool:
 
 
 def _reject_constant(name: str):
-    raise ValueError(f"{name} is not allowed in JSON")
+    raise ValueError(_l("%(name)s is not allowed in JSON", name=name))
 
 
 def decode_json(text: str, field: str) -> object:
@@ -468,7 +472,12 @@ def decode_json(text: str, field: str) -> object:
         return json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise MalformedJSON(
-            f"{field}: not valid JSON ({exc}); write strings in double quotes", field=field
+            _l(
+                "%(field)s: not valid JSON (%(error)s); write strings in double quotes",
+                field=field,
+                error=reason(exc),
+            ),
+            field=field,
         ) from exc
 
 
@@ -482,7 +491,7 @@ def _json_value(value: object, field: str) -> object:
 
 def _check_finite(value: object, field: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
-        raise MalformedJSON(f"{field}: NaN and Infinity are not JSON", field=field)
+        raise MalformedJSON(_l("%(field)s: NaN and Infinity are not JSON", field=field), field=field)
     if isinstance(value, list):
         for item in value:
             _check_finite(item, field)
@@ -495,14 +504,16 @@ def _number(value: object, field: str) -> float | None:
     if _blank(value):
         return None
     if isinstance(value, bool):
-        raise InvalidRunOption(f"{field} must be a number", field=field)
+        raise InvalidRunOption(_l("%(field)s must be a number", field=field), field=field)
     if isinstance(value, str):
         try:
             value = float(value.strip())
         except ValueError as exc:
-            raise InvalidRunOption(f"{field} must be a number, not {value!r}", field=field) from exc
+            raise InvalidRunOption(
+                _l("%(field)s must be a number, not '%(value)s'", field=field, value=value), field=field
+            ) from exc
     if not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidRunOption(f"{field} must be a finite number", field=field)
+        raise InvalidRunOption(_l("%(field)s must be a finite number", field=field), field=field)
     return float(value)
 
 
@@ -511,7 +522,7 @@ def _zone(value: object) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidRunOption(f"unknown time zone {name!r}", field="timezone") from exc
+        raise InvalidRunOption(_l("unknown time zone '%(name)s'", name=name), field="timezone") from exc
 
 
 def _datetime(value: object, field: str, zone: ZoneInfo) -> datetime | None:
@@ -519,11 +530,13 @@ def _datetime(value: object, field: str, zone: ZoneInfo) -> datetime | None:
     if _blank(value):
         return None
     if not isinstance(value, str):
-        raise InvalidRunOption(f"{field} must be an ISO 8601 date-time string", field=field)
+        raise InvalidRunOption(_l("%(field)s must be an ISO 8601 date-time string", field=field), field=field)
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError as exc:
-        raise InvalidRunOption(f"{field}: {value!r} is not an ISO 8601 date-time", field=field) from exc
+        raise InvalidRunOption(
+            _l("%(field)s: '%(value)s' is not an ISO 8601 date-time", field=field, value=value), field=field
+        ) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC)
@@ -538,7 +551,9 @@ def _arguments(task: Task, data: Mapping) -> tuple[list, dict]:
     per_param: dict[str, object] = {}
     for key in ("params", "params_json"):
         if not isinstance(data.get(key) or {}, Mapping):
-            raise InvalidArguments(f"{key} must be an object of parameter name to value", field=key)
+            raise InvalidArguments(
+                _l("%(field)s must be an object of parameter name to value", field=key), field=key
+            )
     for name, value in (data.get("params") or {}).items():
         _check_finite(value, f"params.{name}")
         per_param[name] = value
@@ -548,7 +563,7 @@ def _arguments(task: Task, data: Mapping) -> tuple[list, dict]:
     if per_param:
         if not _blank(data.get("args")) or not _blank(data.get("kwargs")):
             raise InvalidArguments(
-                "give either per-parameter values or raw args/kwargs, not both", field="args"
+                _l("give either per-parameter values or raw args/kwargs, not both"), field="args"
             )
         return _bind_parameters(task, per_param)
     args = [] if _blank(data.get("args")) else _json_value(data["args"], "args")
@@ -556,15 +571,24 @@ def _arguments(task: Task, data: Mapping) -> tuple[list, dict]:
     return args, kwargs
 
 
+def _given_without(name: str, gap: str):
+    return _l("%(name)s is given but %(gap)s before it is not", name=name, gap=gap)
+
+
 def _bind_parameters(task: Task, values: dict[str, object]) -> tuple[list, dict]:
     """Turn ``{parameter name: value}`` into args/kwargs the way a caller would write them."""
     signature = task_signature(task)
     if signature is None:
-        raise InvalidArguments(f"{task.name} has no readable signature: give raw args/kwargs", field="args")
+        raise InvalidArguments(
+            _l("%(task)s has no readable signature: give raw args/kwargs", task=task.name), field="args"
+        )
     params = list(signature.parameters.values())
     unknown = sorted(set(values) - {p.name for p in params})
     if unknown:
-        raise InvalidArguments(f"{task.name} has no parameter {unknown[0]!r}", field=f"params.{unknown[0]}")
+        raise InvalidArguments(
+            _l("%(task)s has no parameter '%(name)s'", task=task.name, name=unknown[0]),
+            field=f"params.{unknown[0]}",
+        )
     star = next((p for p in params if p.kind is p.VAR_POSITIONAL), None)
     starstar = next((p for p in params if p.kind is p.VAR_KEYWORD), None)
     # Parameters before *args must go positionally when *args is given (and always when
@@ -582,9 +606,7 @@ def _bind_parameters(task: Task, values: dict[str, object]) -> tuple[list, dict]
         if positional:
             if param.name in values:
                 if gap is not None:
-                    raise InvalidArguments(
-                        f"{param.name} is given but {gap} before it is not", field=f"params.{gap}"
-                    )
+                    raise InvalidArguments(_given_without(param.name, gap), field=f"params.{gap}")
                 args.append(values[param.name])
             elif param.default is param.empty or positional_all:
                 gap = gap or param.name
@@ -593,19 +615,24 @@ def _bind_parameters(task: Task, values: dict[str, object]) -> tuple[list, dict]
     if star is not None and star.name in values:
         extra = values[star.name]
         if not isinstance(extra, list):
-            raise InvalidArguments(f"*{star.name} must be a JSON list", field=f"params.{star.name}")
+            raise InvalidArguments(
+                _l("%(field)s must be a JSON list", field=f"*{star.name}"), field=f"params.{star.name}"
+            )
         if gap is not None:
-            raise InvalidArguments(f"*{star.name} is given but {gap} before it is not", field=f"params.{gap}")
+            raise InvalidArguments(_given_without(f"*{star.name}", gap), field=f"params.{gap}")
         args.extend(extra)
     if starstar is not None and starstar.name in values:
         extra = values[starstar.name]
         if not isinstance(extra, dict):
             raise InvalidArguments(
-                f"**{starstar.name} must be a JSON object", field=f"params.{starstar.name}"
+                _l("%(field)s must be a JSON object", field=f"**{starstar.name}"),
+                field=f"params.{starstar.name}",
             )
         clash = sorted(set(extra) & set(kwargs))
         if clash:
-            raise InvalidArguments(f"{clash[0]!r} is given twice", field=f"params.{starstar.name}")
+            raise InvalidArguments(
+                _l("'%(name)s' is given twice", name=clash[0]), field=f"params.{starstar.name}"
+            )
         kwargs.update(extra)
     return args, kwargs
 
@@ -639,18 +666,18 @@ def parse_run_request(
     countdown = _number(data.get("countdown"), "countdown")
     eta = _datetime(data.get("eta"), "eta", zone)
     if countdown is not None and eta is not None:
-        raise InvalidRunOption("give either a countdown or an ETA, not both", field="countdown")
+        raise InvalidRunOption(_l("give either a countdown or an ETA, not both"), field="countdown")
     if countdown is not None and countdown < 0:
-        raise InvalidRunOption("countdown must not be negative", field="countdown")
+        raise InvalidRunOption(_l("countdown must not be negative"), field="countdown")
     if eta is not None and eta < now - ETA_GRACE:
         shown = eta.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
-        raise InvalidRunOption(f"ETA {shown} is in the past", field="eta")
+        raise InvalidRunOption(_l("ETA %(when)s is in the past", when=shown), field="eta")
     starts = eta or now + timedelta(seconds=countdown or 0)
 
     expires = _expiry(data.get("expires"), zone, now)
     if expires is not None and expires <= max(now, starts):
         raise InvalidRunOption(
-            "expires must be later than now and than the ETA/countdown (the task would never run)",
+            _l("expires must be later than now and than the ETA/countdown (the task would never run)"),
             field="expires",
         )
 
@@ -687,7 +714,11 @@ def _check_payload(args: list, kwargs: dict, limit: int) -> None:
     kwargs_size = len(json.dumps(kwargs).encode())
     if args_size + kwargs_size > limit:
         raise PayloadTooLarge(
-            f"arguments are {args_size + kwargs_size} bytes of JSON, over the {limit}-byte limit",
+            _l(
+                "arguments are %(size)s bytes of JSON, over the %(limit)s-byte limit",
+                size=args_size + kwargs_size,
+                limit=limit,
+            ),
             field="args" if args_size >= kwargs_size else "kwargs",
         )
 
@@ -704,24 +735,26 @@ def _expiry(value: object, zone: ZoneInfo, now: datetime) -> datetime | None:
         except ValueError:
             return _datetime(value, "expires", zone)
         if not math.isfinite(seconds):
-            raise InvalidRunOption("expires must be a finite number of seconds", field="expires")
+            raise InvalidRunOption(_l("expires must be a finite number of seconds"), field="expires")
         return now + timedelta(seconds=seconds)
-    raise InvalidRunOption("expires must be seconds or an ISO 8601 date-time", field="expires")
+    raise InvalidRunOption(_l("expires must be seconds or an ISO 8601 date-time"), field="expires")
 
 
 def _priority(value: object) -> int | None:
     if _blank(value):
         return None
     if isinstance(value, bool):
-        raise InvalidRunOption("priority must be a whole number from 0 to 9", field="priority")
+        raise InvalidRunOption(_l("priority must be a whole number from 0 to 9"), field="priority")
     try:
         number = int(value.strip()) if isinstance(value, str) else value
     except ValueError as exc:
-        raise InvalidRunOption("priority must be a whole number from 0 to 9", field="priority") from exc
+        raise InvalidRunOption(_l("priority must be a whole number from 0 to 9"), field="priority") from exc
     if isinstance(number, float) and number.is_integer():
         number = int(number)
     if not isinstance(number, int) or number not in PRIORITY_RANGE:
-        raise InvalidRunOption(f"priority must be from 0 to 9, not {value!r}", field="priority")
+        raise InvalidRunOption(
+            _l("priority must be from 0 to 9, not %(value)s", value=repr(value)), field="priority"
+        )
     return number
 
 
@@ -729,7 +762,7 @@ def _queue(celery_app: Celery, value: object, worker_queues) -> str | None:
     if _blank(value):
         return None
     if not isinstance(value, str):
-        raise InvalidRunOption("queue must be a queue name", field="queue")
+        raise InvalidRunOption(_l("queue must be a queue name"), field="queue")
     name = value.strip()
     if name in configured_queues(celery_app):
         return name
@@ -737,7 +770,8 @@ def _queue(celery_app: Celery, value: object, worker_queues) -> str | None:
     if name in set(consumed):
         return name
     raise InvalidRunOption(
-        f"unknown queue {name!r}: not configured in the app and no live worker consumes it", field="queue"
+        _l("unknown queue '%(name)s': not configured in the app and no live worker consumes it", name=name),
+        field="queue",
     )
 
 
@@ -764,7 +798,7 @@ def send_run(
             run.task, args=run.args, kwargs=run.kwargs, task_id=task_id, **run.send_options()
         )
     except Exception as exc:  # kombu raises OperationalError (and others) when the broker is away
-        raise BrokerUnavailable(f"the broker did not accept the task: {exc}") from exc
+        raise BrokerUnavailable(_l("the broker did not accept the task: %(error)s", error=str(exc))) from exc
     queue = run.queue or default_route(celery_app, run.task)[0]
     _record_sent(session, task_id, run, queue, origin, origin_ref)
     return task_id
@@ -823,8 +857,10 @@ def check_submission(value: object) -> str:
         return "direct"
     if value not in SUBMISSIONS:
         raise InvalidRunOption(
-            "submission must be 'direct' (run now), 'staged' (put in the staging list) "
-            "or 'auto' (direct when idle, staged when busy)",
+            _l(
+                "submission must be 'direct' (run now), 'staged' (put in the staging list) "
+                "or 'auto' (direct when idle, staged when busy)"
+            ),
             field="submission",
         )
     return str(value)
@@ -886,7 +922,9 @@ def submit_run(
         try:
             outcome = staging.submit(client, celery_app, prefix, item, mode="auto", broker=broker)
         except OperationalError as exc:
-            raise BrokerUnavailable(f"the broker did not accept the task: {exc}") from exc
+            raise BrokerUnavailable(
+                _l("the broker did not accept the task: %(error)s", error=str(exc))
+            ) from exc
     queue = staging.target_queue(celery_app, item)
     if outcome == "sent":
         _record_sent(session, item.id, run, queue, "operator", None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError
@@ -118,7 +120,7 @@ def run(name: str):
         info, service.known_queues(celery_app, report), info.queue, service.zone_names(), _operator_zone()
     )
     if not form.validate():
-        form.general_errors.append("the form could not be read; reload the page and try again")
+        form.general_errors.append(_("the form could not be read; reload the page and try again"))
         return _task_page(info, report, form=form, status=400)
     try:
         _check_request_size()
@@ -144,7 +146,7 @@ def _submit(run_request: service.RunRequest, submission: object, note: object) -
 
     config = current_app.config
     if not isinstance(note, str | type(None)):
-        raise service.InvalidRunOption("note must be text", field="note")
+        raise service.InvalidRunOption(_l("note must be text"), field="note")
     same_server = staging.broker_is_staging_redis(config["REDIS_URL"], config["CELERY_BROKER_URL"])
     return service.submit_run(
         get_redis(),
@@ -171,7 +173,9 @@ def _check_request_size() -> None:
     """Refuse a body far over the payload limit before reading it (JSON escaping at most doubles it)."""
     limit = current_app.config["MAX_PAYLOAD_BYTES"]
     if (request.content_length or 0) > 2 * limit + 16384:
-        raise service.PayloadTooLarge(f"the request is over the {limit}-byte payload limit", field="args")
+        raise service.PayloadTooLarge(
+            _l("the request is over the %(limit)s-byte payload limit", limit=limit), field="args"
+        )
 
 
 # --- JSON API --------------------------------------------------------------------------------

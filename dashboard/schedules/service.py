@@ -12,12 +12,14 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 from celery import Celery
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import heartbeat
-from ..errors import DashboardError, NotFound, Unprocessable
+from ..errors import DashboardError, NotFound, Unprocessable, reason
 from ..history.models import TaskRun
 from ..history.service import record_sent
 from ..registry.service import check_arguments, require_task
@@ -63,6 +65,26 @@ class DuplicateName(Unprocessable):
     """Another schedule already has that name."""
 
 
+# How refusals name a field: its key as the API takes it, in words (translated on the pages).
+FIELD_WORDS = {
+    "name": _l("name"),
+    "task": _l("task"),
+    "kind": _l("kind"),
+    "timezone": _l("timezone"),
+    "interval_unit": _l("interval unit"),
+    "queue": _l("queue"),
+    "description": _l("description"),
+    "priority": _l("priority"),
+    "expires_seconds": _l("expires seconds"),
+    "args": _l("args"),
+    "kwargs": _l("kwargs"),
+}
+
+
+def _word(name: str):
+    return FIELD_WORDS.get(name) or name.replace("_", " ")
+
+
 # --------------------------------------------------------------------------- validation
 
 
@@ -106,13 +128,15 @@ def _text(data: dict, name: str, *, required: bool = False, limit: int = 255) ->
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise Unprocessable(f"{name.replace('_', ' ')} is required", field=name)
+            raise Unprocessable(_l("%(field)s is required", field=_word(name)), field=name)
         return None
     if not isinstance(value, str):
-        raise Unprocessable(f"{name.replace('_', ' ')} must be text", field=name)
+        raise Unprocessable(_l("%(field)s must be text", field=_word(name)), field=name)
     value = value.strip()
     if len(value) > limit:
-        raise Unprocessable(f"{name.replace('_', ' ')} is longer than {limit} characters", field=name)
+        raise Unprocessable(
+            _l("%(field)s is longer than %(limit)s characters", field=_word(name), limit=limit), field=name
+        )
     return value
 
 
@@ -121,15 +145,23 @@ def _optional_int(data: dict, name: str, low: int, high: int | None = None) -> i
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise Unprocessable(f"{name.replace('_', ' ')} must be a whole number", field=name)
+        raise Unprocessable(_l("%(field)s must be a whole number", field=_word(name)), field=name)
     try:
         number = int(str(value).strip()) if not isinstance(value, int) else value
     except ValueError:
-        raise Unprocessable(f"{name.replace('_', ' ')} must be a whole number", field=name) from None
-    if number < low or (high is not None and number > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise Unprocessable(f"{name.replace('_', ' ')} must be {bounds}", field=name)
+        raise Unprocessable(_l("%(field)s must be a whole number", field=_word(name)), field=name) from None
+    if high is not None and not low <= number <= high:
+        raise Unprocessable(
+            _l("%(field)s must be between %(low)s and %(high)s", field=_word(name), low=low, high=high),
+            field=name,
+        )
+    if number < low:
+        raise Unprocessable(_l("%(field)s must be at least %(low)s", field=_word(name), low=low), field=name)
     return number
+
+
+def _too_large(name: str, max_bytes: int):
+    return _l("%(field)s is larger than %(limit)s bytes", field=_word(name), limit=max_bytes)
 
 
 def _json_value(data: dict, name: str, expected: type, default: object, max_bytes: int):
@@ -138,39 +170,47 @@ def _json_value(data: dict, name: str, expected: type, default: object, max_byte
         value = default
     if isinstance(value, str):
         if len(value.encode()) > max_bytes:
-            raise Unprocessable(f"{name} is larger than {max_bytes} bytes", field=name)
+            raise Unprocessable(_too_large(name, max_bytes), field=name)
         try:
             value = json.loads(value)
         except ValueError as exc:
-            raise Unprocessable(f"{name} is not valid JSON: {exc}", field=name) from None
-    kind = "a JSON list" if expected is list else "a JSON object"
+            raise Unprocessable(
+                _l("%(field)s is not valid JSON: %(error)s", field=_word(name), error=str(exc)), field=name
+            ) from None
     if not isinstance(value, expected):
-        raise Unprocessable(f"{name} must be {kind}", field=name)
+        message = (
+            _l("%(field)s must be a JSON list", field=_word(name))
+            if expected is list
+            else _l("%(field)s must be a JSON object", field=_word(name))
+        )
+        raise Unprocessable(message, field=name)
     if len(json.dumps(value).encode()) > max_bytes:
-        raise Unprocessable(f"{name} is larger than {max_bytes} bytes", field=name)
+        raise Unprocessable(_too_large(name, max_bytes), field=name)
     return value
 
 
 def parse_spec(data: dict, celery_app: Celery, *, max_payload: int, check_task: bool = True) -> ScheduleSpec:
     """Validate a schedule definition from a form or the API; raise with the offending field."""
     if not isinstance(data, dict):
-        raise DashboardError("a schedule must be a JSON object")
+        raise DashboardError(_l("a schedule must be a JSON object"))
     name = _text(data, "name", required=True, limit=200)
     task_name = _text(data, "task", required=True)
     kind = _text(data, "kind", required=True)
     if kind not in KINDS:
-        raise Unprocessable(f"kind must be one of {', '.join(KINDS)}", field="kind")
+        raise Unprocessable(_l("kind must be one of %(choices)s", choices=", ".join(KINDS)), field="kind")
     tz_name = _text(data, "timezone") or "UTC"
     tz = zone(tz_name)
     run_at = interval_every = interval_unit = cron = None
     if kind == "once":
         run_at = parse_local(data.get("run_at"), tz, "run_at")
         if run_at is None:
-            raise InvalidSchedule("a one-time schedule needs a run time", field="run_at")
+            raise InvalidSchedule(_l("a one-time schedule needs a run time"), field="run_at")
     elif kind == "interval":
         interval_unit = _text(data, "interval_unit") or "seconds"
         if interval_unit not in UNITS:
-            raise InvalidSchedule(f"unit must be one of {', '.join(UNITS)}", field="interval_unit")
+            raise InvalidSchedule(
+                _l("unit must be one of %(choices)s", choices=", ".join(UNITS)), field="interval_unit"
+            )
         interval_seconds(data.get("interval_every"), interval_unit)
         interval_every = int(str(data.get("interval_every")).strip())
     else:
@@ -183,7 +223,7 @@ def parse_spec(data: dict, celery_app: Celery, *, max_payload: int, check_task: 
     start_at = parse_local(data.get("start_at"), tz, "start_at")
     end_at = parse_local(data.get("end_at"), tz, "end_at")
     if start_at and end_at and end_at <= start_at:
-        raise InvalidSchedule("the end must be after the start", field="end_at")
+        raise InvalidSchedule(_l("the end must be after the start"), field="end_at")
     spec = ScheduleSpec(
         name=name,
         task=task_name,
@@ -203,7 +243,7 @@ def parse_spec(data: dict, celery_app: Celery, *, max_payload: int, check_task: 
         description=_text(data, "description", limit=2000),
     )
     if kind == "cron" and spec.timing.next_after(utcnow()) is None and not end_at:
-        raise InvalidSchedule("this cron expression never fires", field="cron")
+        raise InvalidSchedule(_l("this cron expression never fires"), field="cron")
     return spec
 
 
@@ -249,7 +289,7 @@ def timing_of(schedule: Schedule) -> Timing:
 def get_schedule(session: Session, schedule_id: int) -> Schedule:
     schedule = session.get(Schedule, schedule_id)
     if schedule is None:
-        raise NotFound(f"no schedule with id {schedule_id}")
+        raise NotFound(_l("no schedule with id %(id)s", id=schedule_id))
     return schedule
 
 
@@ -277,7 +317,9 @@ def _wall(value: datetime | None, tz_name: str) -> str | None:
 
 
 def to_dict(schedule: Schedule) -> dict:
-    """The API/export shape of a schedule: its definition, then its run state."""
+    """The API/export shape of a schedule: its definition, then its run state (``human`` in English)."""
+    with force_locale("en"):
+        human = describe(timing_of(schedule))
     return {
         "id": schedule.id,
         "name": schedule.name,
@@ -297,7 +339,7 @@ def to_dict(schedule: Schedule) -> dict:
         "end_at": _wall(schedule.end_at, schedule.timezone),
         "enabled": schedule.enabled,
         "description": schedule.description,
-        "human": describe(timing_of(schedule)),
+        "human": human,
         "next_run_at": _iso(schedule.next_run_at),
         "last_run_at": _iso(schedule.last_run_at),
         "last_task_id": schedule.last_task_id,
@@ -340,7 +382,7 @@ def _refuse_past_once(spec: ScheduleSpec, now: datetime, previous: Schedule | No
         return
     unchanged = previous is not None and previous.kind == "once" and as_utc(previous.run_at) == spec.run_at
     if not unchanged or enabling:
-        raise InvalidSchedule("the run time is in the past", field="run_at")
+        raise InvalidSchedule(_l("the run time is in the past"), field="run_at")
 
 
 def _commit_change(session: Session, schedule: Schedule | None = None) -> None:
@@ -352,13 +394,13 @@ def _commit_change(session: Session, schedule: Schedule | None = None) -> None:
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise DuplicateName("another schedule already has this name", field="name") from None
+        raise DuplicateName(_l("another schedule already has this name"), field="name") from None
 
 
 def _check_name_free(session: Session, name: str, own_id: int | None) -> None:
     other = session.execute(select(Schedule.id).where(Schedule.name == name)).scalar_one_or_none()
     if other is not None and other != own_id:
-        raise DuplicateName(f"another schedule is already called {name!r}", field="name")
+        raise DuplicateName(_l("another schedule is already called '%(name)s'", name=name), field="name")
 
 
 def create_schedule(
@@ -416,7 +458,9 @@ def set_enabled(
     now = now or utcnow()
     schedule = get_schedule(session, schedule_id)
     if enabled and schedule.kind == "once" and (as_utc(schedule.run_at) or now) <= now:
-        raise InvalidSchedule("this one-time schedule's run time has passed; edit it first", field="run_at")
+        raise InvalidSchedule(
+            _l("this one-time schedule's run time has passed; edit it first"), field="run_at"
+        )
     if schedule.enabled != enabled or (enabled and schedule.next_run_at is None):
         schedule.enabled = enabled
         plan_next_run(schedule, now)
@@ -459,16 +503,20 @@ def import_schedules(
     """
     now = now or utcnow()
     if not isinstance(items, list):
-        raise DashboardError("an import must be a JSON list of schedules", field="file")
+        raise DashboardError(_l("an import must be a JSON list of schedules"), field="file")
     specs = []
     seen: set[str] = set()
     for index, item in enumerate(items, start=1):
         try:
             spec = parse_spec(item, celery_app, max_payload=max_payload)
         except DashboardError as exc:
-            raise type(exc)(f"schedule #{index}: {exc.message}", field=exc.field) from None
+            message = _l("schedule #%(index)s: %(reason)s", index=index, reason=reason(exc))
+            raise type(exc)(message, field=exc.field) from None
         if spec.name in seen:
-            raise DuplicateName(f"schedule #{index}: the name {spec.name!r} appears twice", field="name")
+            raise DuplicateName(
+                _l("schedule #%(index)s: the name '%(name)s' appears twice", index=index, name=spec.name),
+                field="name",
+            )
         seen.add(spec.name)
         specs.append((spec, item))
     existing = {s.name: s for s in session.scalars(select(Schedule).where(Schedule.name.in_(seen)))}
@@ -494,7 +542,7 @@ def import_schedules(
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise DuplicateName("an imported name clashes with an existing schedule", field="name") from None
+        raise DuplicateName(_l("an imported name clashes with an existing schedule"), field="name") from None
     return created, updated
 
 
@@ -698,12 +746,13 @@ class Preview:
 
     human: str | None = None
     runs: list[RunTime] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # in the operator's language, for the page
     field: str | None = None
+    error_english: str | None = None  # for the JSON API
 
     def to_json(self) -> dict:
         if self.error:
-            return {"error": self.error, "field": self.field}
+            return {"error": self.error_english or self.error, "field": self.field}
         return {"human": self.human, "runs": [run.to_json() for run in self.runs]}
 
 
@@ -729,16 +778,18 @@ def preview(
     try:
         kind = data.get("kind") or "cron"
         if kind not in KINDS:
-            raise InvalidSchedule(f"kind must be one of {', '.join(KINDS)}", field="kind")
+            raise InvalidSchedule(
+                _l("kind must be one of %(choices)s", choices=", ".join(KINDS)), field="kind"
+            )
         tz_name = (data.get("timezone") or "UTC").strip()
         tz = zone(tz_name)
         timing = Timing(kind=kind, timezone=tz_name)
         if kind == "once":
             run_at = parse_local(data.get("run_at"), tz, "run_at")
             if run_at is None:
-                raise InvalidSchedule("a one-time schedule needs a run time", field="run_at")
+                raise InvalidSchedule(_l("a one-time schedule needs a run time"), field="run_at")
             if run_at <= now:
-                raise InvalidSchedule("the run time is in the past", field="run_at")
+                raise InvalidSchedule(_l("the run time is in the past"), field="run_at")
             timing = Timing(kind=kind, timezone=tz_name, run_at=run_at)
         elif kind == "interval":
             seconds = interval_seconds(data.get("interval_every"), data.get("interval_unit") or "seconds")
@@ -753,10 +804,10 @@ def preview(
             now, max(1, min(count, 100)), anchor=start_at or now.replace(microsecond=0)
         )
         if kind == "cron" and not instants and not end_at:
-            raise InvalidSchedule("this cron expression never fires", field="cron")
+            raise InvalidSchedule(_l("this cron expression never fires"), field="cron")
         return Preview(human=describe(timing, locale), runs=run_times(timing, instants, operator_zone))
     except DashboardError as exc:
-        return Preview(error=exc.message, field=exc.field)
+        return Preview(error=exc.message, field=exc.field, error_english=exc.english)
 
 
 def next_runs(

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import croniter
 from croniter.croniter import CroniterError
+from flask_babel import lazy_gettext as _l
 
 from ..errors import Unprocessable
 
@@ -36,12 +37,13 @@ class InvalidSchedule(Unprocessable):
 def zone(name: str | None) -> ZoneInfo:
     """The IANA zone called ``name``; InvalidSchedule (field ``timezone``) when unknown."""
     if not name or not isinstance(name, str):
-        raise InvalidSchedule("a time zone is required, e.g. UTC or Europe/Paris", field="timezone")
+        raise InvalidSchedule(_l("a time zone is required, e.g. UTC or Europe/Paris"), field="timezone")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
         raise InvalidSchedule(
-            f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)", field="timezone"
+            _l("unknown time zone '%(name)s' (use an IANA name such as Europe/Paris)", name=name),
+            field="timezone",
         ) from None
 
 
@@ -53,32 +55,37 @@ def zone_names() -> list[str]:
 def cron_fields(expression: str) -> tuple[str, bool]:
     """Normalised cron text and whether it has a leading seconds field; raise InvalidSchedule."""
     if not isinstance(expression, str) or not expression.strip():
-        raise InvalidSchedule("a cron expression is required, e.g. */5 * * * *", field="cron")
+        raise InvalidSchedule(_l("a cron expression is required, e.g. */5 * * * *"), field="cron")
     parts = expression.split()
     if len(parts) not in (5, 6):
         raise InvalidSchedule(
-            f"a cron expression has 5 fields (minute hour day month weekday) or 6 with a leading "
-            f"seconds field; {len(parts)} given",
+            _l(
+                "a cron expression has 5 fields (minute hour day month weekday) or 6 with a leading "
+                "seconds field; %(count)s given",
+                count=len(parts),
+            ),
             field="cron",
         )
     text = " ".join(parts)
     with_seconds = len(parts) == 6
     if not croniter.is_valid(text, second_at_beginning=with_seconds):
-        raise InvalidSchedule(f"invalid cron expression {text!r}", field="cron")
+        raise InvalidSchedule(_l("invalid cron expression '%(cron)s'", cron=text), field="cron")
     return text, with_seconds
 
 
 def interval_seconds(every: object, unit: object) -> int:
     """The interval in seconds; InvalidSchedule for zero, negative or non-integer values."""
     if unit not in UNITS:
-        raise InvalidSchedule(f"unit must be one of {', '.join(UNITS)}", field="interval_unit")
+        raise InvalidSchedule(
+            _l("unit must be one of %(choices)s", choices=", ".join(UNITS)), field="interval_unit"
+        )
     if isinstance(every, bool) or not isinstance(every, int):
         try:
             every = int(str(every).strip())
         except ValueError:
-            raise InvalidSchedule("the interval must be a whole number", field="interval_every") from None
+            raise InvalidSchedule(_l("the interval must be a whole number"), field="interval_every") from None
     if every <= 0:
-        raise InvalidSchedule("the interval must be greater than zero", field="interval_every")
+        raise InvalidSchedule(_l("the interval must be greater than zero"), field="interval_every")
     return every * UNITS[unit]
 
 
@@ -267,7 +274,7 @@ def parse_local(value: object, tz: ZoneInfo, field: str) -> datetime | None:
             moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
         except ValueError:
             raise InvalidSchedule(
-                f"not a date and time: {value!r} (use YYYY-MM-DDTHH:MM)", field=field
+                _l("not a date and time: '%(value)s' (use YYYY-MM-DDTHH:MM)", value=value), field=field
             ) from None
     if moment.tzinfo is not None:
         return moment.astimezone(UTC)

@@ -18,7 +18,9 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError
@@ -288,11 +290,11 @@ def import_file():
     )
     try:
         if len(raw.encode()) > _max_payload() * 16:
-            raise DashboardError("the import is too large", field="file")
+            raise DashboardError(_l("the import is too large"), field="file")
         try:
             items = json.loads(raw)
         except ValueError as exc:
-            raise DashboardError(f"not valid JSON: {exc}", field="file") from None
+            raise DashboardError(_l("not valid JSON: %(error)s", error=str(exc)), field="file") from None
         created, updated = service.import_schedules(
             db.session, get_celery(), items, max_payload=_max_payload()
         )
@@ -317,7 +319,7 @@ def _count() -> int:
     try:
         return max(1, min(int(request.args.get("count", 5)), 100))
     except ValueError:
-        raise DashboardError("count must be a whole number", field="count") from None
+        raise DashboardError(_l("count must be a whole number"), field="count") from None
 
 
 @api.get("")
@@ -391,7 +393,8 @@ def api_next_runs(schedule_id: int):
 def api_preview():
     """Next runs of an unsaved definition: ``?kind=cron&cron=*/5 * * * *&timezone=UTC&count=5``."""
     data = {key: request.args.get(key, "") for key in ScheduleForm.DEFINITION}
-    result = service.preview(data, operator_zone(), count=_count())
+    with force_locale("en"):  # the API's texts stay English whatever the request's language
+        result = service.preview(data, operator_zone(), count=_count())
     return jsonify(result.to_json()), (422 if result.error else 200)
 
 

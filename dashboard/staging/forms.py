@@ -57,7 +57,7 @@ class ItemForm(FlaskForm):
             try:
                 parsed[name] = json.loads(raw)
             except ValueError as exc:
-                raise Unprocessable(f"not valid JSON: {exc}", field=name) from exc
+                raise Unprocessable(_l("not valid JSON: %(error)s", error=str(exc)), field=name) from exc
         options = {
             name: (getattr(self, name).data or "").strip() or None
             for name in ("queue", "priority", "countdown", "eta", "expires")

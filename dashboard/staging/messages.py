@@ -14,6 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from celery import Celery
+from flask_babel import lazy_gettext as _l
 from kombu import Connection
 from kombu.transport import redis as kombu_redis
 
@@ -59,7 +60,7 @@ class _Builder:
     def __init__(self, celery_app: Celery):
         url = celery_app.conf.broker_url or ""
         if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise DashboardError("releasing from staging needs a Redis broker")
+            raise DashboardError(_l("releasing from staging needs a Redis broker"))
         self.connection = Connection(
             url, transport=_RecordingTransport, transport_options=celery_app.conf.broker_transport_options
         )
@@ -85,7 +86,7 @@ class _Builder:
             )
             recorded, events = channel.recorded, channel.events
         if len(recorded) != 1:
-            raise DashboardError(f"could not prepare a broker message for {item.task!r}")
+            raise DashboardError(_l("could not prepare a broker message for '%(task)s'", task=item.task))
         queue, list_key, body, queue_keys = recorded[0]
         return PreparedMessage(queue, list_key, body, queue_keys, events)
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import redis
 from celery import Celery
+from flask_babel import lazy_gettext as _l
 
 from ..errors import DashboardError, NotFound, Unprocessable
 from ..registry.service import check_arguments, require_task
@@ -60,13 +61,16 @@ def _number(value, field: str, *, minimum: float | None = 0) -> float | None:
     if value in (None, ""):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise Unprocessable(f"{field} must be a number", field=field)
+        raise Unprocessable(_l("%(field)s must be a number", field=field), field=field)
     try:
         number = float(value)
     except ValueError as exc:
-        raise Unprocessable(f"{field} must be a number", field=field) from exc
+        raise Unprocessable(_l("%(field)s must be a number", field=field), field=field) from exc
     if number != number or (minimum is not None and number < minimum):
-        raise Unprocessable(f"{field} must be a number of at least {minimum}", field=field)
+        raise Unprocessable(
+            _l("%(field)s must be a number of at least %(minimum)s", field=field, minimum=minimum),
+            field=field,
+        )
     return number
 
 
@@ -74,11 +78,13 @@ def _datetime(value, field: str) -> str | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):
-        raise Unprocessable(f"{field} must be an ISO 8601 date and time", field=field)
+        raise Unprocessable(_l("%(field)s must be an ISO 8601 date and time", field=field), field=field)
     try:
         datetime.fromisoformat(value)
     except ValueError as exc:
-        raise Unprocessable(f"{field} must be an ISO 8601 date and time", field=field) from exc
+        raise Unprocessable(
+            _l("%(field)s must be an ISO 8601 date and time", field=field), field=field
+        ) from exc
     return value
 
 
@@ -87,29 +93,29 @@ def clean_options(raw) -> dict:
     if raw in (None, ""):
         return {}
     if not isinstance(raw, dict):
-        raise Unprocessable("options must be a JSON object", field="options")
+        raise Unprocessable(_l("options must be a JSON object"), field="options")
     unknown = sorted(set(raw) - set(OPTION_NAMES))
     if unknown:
-        raise Unprocessable(f"unknown option {unknown[0]!r}", field=unknown[0])
+        raise Unprocessable(_l("unknown option '%(name)s'", name=unknown[0]), field=unknown[0])
     options: dict = {}
     queue = raw.get("queue")
     if queue not in (None, ""):
         if not isinstance(queue, str) or len(queue) > 200 or not queue.strip():
-            raise Unprocessable("queue must be a queue name", field="queue")
+            raise Unprocessable(_l("queue must be a queue name"), field="queue")
         options["queue"] = queue.strip()
     priority = raw.get("priority")
     if priority not in (None, ""):
         try:
             priority = int(priority)
         except (TypeError, ValueError) as exc:
-            raise Unprocessable("priority must be a whole number from 0 to 9", field="priority") from exc
+            raise Unprocessable(_l("priority must be a whole number from 0 to 9"), field="priority") from exc
         if not 0 <= priority <= 9:
-            raise Unprocessable("priority must be a whole number from 0 to 9", field="priority")
+            raise Unprocessable(_l("priority must be a whole number from 0 to 9"), field="priority")
         options["priority"] = priority
     countdown = _number(raw.get("countdown"), "countdown")
     eta = _datetime(raw.get("eta"), "eta")
     if countdown is not None and eta is not None:
-        raise Unprocessable("give either countdown or eta, not both", field="eta")
+        raise Unprocessable(_l("give either countdown or eta, not both"), field="eta")
     if countdown is not None:
         options["countdown"] = countdown
     if eta is not None:
@@ -133,17 +139,19 @@ def build_item(
 ) -> StagingItem:
     """A validated item from request data; raises a 4xx DashboardError and changes nothing."""
     if not isinstance(data, dict):
-        raise DashboardError("the item must be a JSON object")
+        raise DashboardError(_l("the item must be a JSON object"))
     task = require_task(celery_app, data.get("task"))
     args = data.get("args", [])
     kwargs = data.get("kwargs", {})
     check_arguments(task, args, kwargs)
     note = data.get("note") or ""
     if not isinstance(note, str) or len(note) > NOTE_LIMIT:
-        raise Unprocessable(f"note must be text of at most {NOTE_LIMIT} characters", field="note")
+        raise Unprocessable(
+            _l("note must be text of at most %(limit)s characters", limit=NOTE_LIMIT), field="note"
+        )
     item_id = item_id or data.get("id") or str(uuid.uuid4())
     if not isinstance(item_id, str) or not ID_PATTERN.match(item_id):
-        raise Unprocessable("id must be 1-200 letters, digits or _.:-", field="id")
+        raise Unprocessable(_l("id must be 1-200 letters, digits or _.:-"), field="id")
     item = StagingItem(
         id=item_id,
         task=task.name,
@@ -157,9 +165,11 @@ def build_item(
     try:
         encoded = item.to_json()
     except (TypeError, ValueError) as exc:
-        raise Unprocessable(f"arguments must be JSON: {exc}", field="args") from exc
+        raise Unprocessable(_l("arguments must be JSON: %(error)s", error=str(exc)), field="args") from exc
     if len(encoded.encode()) > max_bytes:
-        raise PayloadTooLarge(f"the item is larger than the {max_bytes}-byte limit", field="args")
+        raise PayloadTooLarge(
+            _l("the item is larger than the %(limit)s-byte limit", limit=max_bytes), field="args"
+        )
     return item
 
 
@@ -189,7 +199,7 @@ def current_version(client: redis.Redis, prefix: str, name: str = DEFAULT_LIST) 
 def get_item(client: redis.Redis, prefix: str, item_id: str, name: str = DEFAULT_LIST) -> StagingItem:
     raw = client.hget(StagingKeys(prefix, name).items, item_id)
     if raw is None:
-        raise UnknownItem(f"no staged item {item_id!r}", field="id")
+        raise UnknownItem(no_item(item_id), field="id")
     return StagingItem.from_json(item_id, raw)
 
 
@@ -200,18 +210,24 @@ def staged_count(client: redis.Redis, prefix: str, name: str = DEFAULT_LIST) -> 
 # ---------------------------------------------------------------- mutations
 
 
+def no_item(item_id: str):
+    return _l("no staged item '%(id)s'", id=item_id)
+
+
 def _translate(exc: redis.exceptions.ResponseError, item_id: str) -> DashboardError:
     reason = str(exc)
     if "NOID" in reason:
-        return UnknownItem(f"no staged item {item_id!r}", field="id")
+        return UnknownItem(no_item(item_id), field="id")
     if "NONEIGHBOUR" in reason:
-        return UnknownNeighbour("the neighbour is not in the staging list", field="before")
+        return UnknownNeighbour(_l("the neighbour is not in the staging list"), field="before")
     if "STALE" in reason:
-        return StaleStagingVersion("the staging list changed since that version; reload it", field="version")
+        return StaleStagingVersion(
+            _l("the staging list changed since that version; reload it"), field="version"
+        )
     if "EXISTS" in reason:
-        return DuplicateItem(f"an item {item_id!r} is already staged", field="id")
+        return DuplicateItem(_l("an item '%(id)s' is already staged", id=item_id), field="id")
     if "BADMODE" in reason:
-        return Unprocessable("unknown position", field="position")
+        return Unprocessable(_l("unknown position"), field="position")
     raise exc
 
 
@@ -220,7 +236,7 @@ def stage_item(
 ) -> int:
     """Add a validated item at the tail (or head); returns the new version."""
     if at not in ("head", "tail"):
-        raise Unprocessable("at must be 'head' or 'tail'", field="at")
+        raise Unprocessable(_l("at must be 'head' or 'tail'"), field="at")
     keys = StagingKeys(prefix, name)
     try:
         return int(script(client, "add")(keys=keys.core(), args=[item.id, item.to_json(), at]))
@@ -271,17 +287,19 @@ def move(
     """
     if position:
         if position not in POSITIONS:
-            raise Unprocessable(f"position must be one of {', '.join(POSITIONS)}", field="position")
+            raise Unprocessable(
+                _l("position must be one of %(choices)s", choices=", ".join(POSITIONS)), field="position"
+            )
         mode = position
     elif before or after:
         mode = "relative"
     else:
-        raise Unprocessable("give before, after or position", field="position")
+        raise Unprocessable(_l("give before, after or position"), field="position")
     for value, field in ((before, "before"), (after, "after")):
         if value is not None and not isinstance(value, str):
-            raise Unprocessable(f"{field} must be an item id", field=field)
+            raise Unprocessable(_l("%(field)s must be an item id", field=field), field=field)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise Unprocessable("version must be a whole number", field="version")
+        raise Unprocessable(_l("version must be a whole number"), field="version")
     keys = StagingKeys(prefix, name)
     args = [item_id, mode, before or "", after or "", "" if version is None else str(version)]
     try:
@@ -473,22 +491,24 @@ def get_policy(client: redis.Redis, prefix: str, name: str = DEFAULT_LIST) -> Po
 def set_policy(client: redis.Redis, prefix: str, data: dict, name: str = DEFAULT_LIST) -> Policy:
     """Validate and store (part of) the dispatcher policy; returns the whole policy."""
     if not isinstance(data, dict):
-        raise DashboardError("the policy must be a JSON object")
+        raise DashboardError(_l("the policy must be a JSON object"))
     unknown = sorted(set(data) - {"state", "low_water", "max_rate"})
     if unknown:
-        raise Unprocessable(f"unknown policy field {unknown[0]!r}", field=unknown[0])
+        raise Unprocessable(_l("unknown policy field '%(name)s'", name=unknown[0]), field=unknown[0])
     update: dict[str, str] = {}
     if "state" in data:
         if data["state"] not in STATES:
-            raise Unprocessable("state must be 'running' or 'paused'", field="state")
+            raise Unprocessable(_l("state must be 'running' or 'paused'"), field="state")
         update["state"] = data["state"]
     if "low_water" in data:
         try:
             low_water = int(data["low_water"])
         except (TypeError, ValueError) as exc:
-            raise Unprocessable("low_water must be a whole number of at least 1", field="low_water") from exc
+            raise Unprocessable(
+                _l("low_water must be a whole number of at least 1"), field="low_water"
+            ) from exc
         if low_water < 1 or isinstance(data["low_water"], bool):
-            raise Unprocessable("low_water must be a whole number of at least 1", field="low_water")
+            raise Unprocessable(_l("low_water must be a whole number of at least 1"), field="low_water")
         update["low_water"] = str(low_water)
     if "max_rate" in data:
         rate = _number(data["max_rate"], "max_rate")
@@ -529,7 +549,7 @@ def submit(
     it. Returns ``"sent"`` or ``"staged"``.
     """
     if mode not in ("auto", "staged"):
-        raise Unprocessable("mode must be 'auto' or 'staged'", field="mode")
+        raise Unprocessable(_l("mode must be 'auto' or 'staged'"), field="mode")
     if mode == "auto" and staged_count(client, prefix, name) == 0:
         policy = get_policy(client, prefix, name)
         queue = target_queue(celery_app, item)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from .. import heartbeat
 from ..api import api_blueprint, json_body
@@ -117,7 +119,7 @@ def move_item(item_id: str):
         )
     except DashboardError as exc:
         return _after_change(error=exc)
-    notice = "The list had changed since you loaded it; it is shown as it is now." if stale else None
+    notice = _("The list had changed since you loaded it; it is shown as it is now.") if stale else None
     return _after_change(notice=notice)
 
 
@@ -128,7 +130,7 @@ def remove_item(item_id: str):
         service.remove(get_redis(), _prefix(), item_id)
     except DashboardError as exc:
         return _after_change(error=exc)
-    return _after_change(notice=f"Removed {item_id}.")
+    return _after_change(notice=_("Removed %(id)s.", id=item_id))
 
 
 @bp.post("/<item_id>/release")
@@ -136,9 +138,9 @@ def remove_item(item_id: str):
 def release_item(item_id: str):
     outcome = service.release(get_redis(), get_celery(), _prefix(), item_id, same_server=_same_server())
     if not outcome.released:
-        return _after_change(error=service.UnknownItem(f"{item_id} is no longer staged"))
+        return _after_change(error=service.UnknownItem(_l("%(id)s is no longer staged", id=item_id)))
     service.record_release(db.session, outcome)
-    return _after_change(notice=f"Released {item_id} to queue {outcome.queue}.")
+    return _after_change(notice=_("Released %(id)s to queue %(queue)s.", id=item_id, queue=outcome.queue))
 
 
 @bp.post("/release-next")
@@ -146,9 +148,11 @@ def release_item(item_id: str):
 def release_next():
     outcome = service.release_next(get_redis(), get_celery(), _prefix(), same_server=_same_server())
     if not outcome.released:
-        return _after_change(notice="Nothing to release: the staging list is empty.")
+        return _after_change(notice=_("Nothing to release: the staging list is empty."))
     service.record_release(db.session, outcome)
-    return _after_change(notice=f"Released {outcome.item_id} to queue {outcome.queue}.")
+    return _after_change(
+        notice=_("Released %(id)s to queue %(queue)s.", id=outcome.item_id, queue=outcome.queue)
+    )
 
 
 @bp.post("/dispatcher")
@@ -224,7 +228,7 @@ def save_item(item_id: str):
 def api_list():
     limit = request.args.get("limit", "500")
     if not limit.isdigit() or not 1 <= int(limit) <= 10_000:
-        raise Unprocessable("limit must be a whole number from 1 to 10000", field="limit")
+        raise Unprocessable(_l("limit must be a whole number from 1 to 10000"), field="limit")
     return jsonify(service.snapshot(get_redis(), _prefix(), limit=int(limit)).to_dict())
 
 
@@ -304,7 +308,7 @@ def api_edit(item_id: str):
 def api_release(item_id: str):
     outcome = service.release(get_redis(), get_celery(), _prefix(), item_id, same_server=_same_server())
     if not outcome.released:
-        raise service.UnknownItem(f"no staged item {item_id!r}", field="id")
+        raise service.UnknownItem(service.no_item(item_id), field="id")
     service.record_release(db.session, outcome)
     return jsonify({"id": item_id, "task_id": item_id, "queue": outcome.queue, "version": outcome.version})
 

@@ -116,7 +116,7 @@ def inspect_cached(
     ``timeout`` + ``WAIT_GRACE`` seconds. Raises ``redis.RedisError`` when Redis is unreachable.
     """
     if kind not in KINDS:
-        raise Unprocessable(f"unknown inspect kind {kind!r}", field="kind")
+        raise Unprocessable(_l("unknown inspect kind '%(kind)s'", kind=kind), field="kind")
     cache_key = keys.inspect_key(prefix, kind, destination)
     lock_key = keys.lock_key(cache_key)
     token = uuid.uuid4().hex
@@ -537,7 +537,7 @@ def check_hostname(hostname: str, *, allow_all: bool = False) -> str | None:
     if allow_all and hostname == "*":
         return None
     if not HOSTNAME_RE.match(hostname or ""):
-        raise Unprocessable("not a worker hostname", field="hostname")
+        raise Unprocessable(_l("not a worker hostname"), field="hostname")
     return hostname
 
 
@@ -555,7 +555,9 @@ def worker_status(
     ping = inspect_cached(client, prefix, celery_app, "ping", timeout=timeout, max_age=max_age)
     seen = last_seen(client, prefix).get(hostname)
     if hostname not in ping.replies and seen is None:
-        raise NotFound(f"no worker named {hostname} has answered recently", field="hostname")
+        raise NotFound(
+            _l("no worker named %(hostname)s has answered recently", hostname=hostname), field="hostname"
+        )
     return status_of(hostname, ping, seen, _now(client), offline_after), seen
 
 
@@ -606,31 +608,45 @@ class Argument:
     def parse(self, raw: Any) -> Any:
         if raw is None or (isinstance(raw, str) and raw.strip() == ""):
             if self.required:
-                raise Unprocessable(f"{self.label} is required", field=self.name)
+                raise Unprocessable(_l("%(field)s is required", field=self.label), field=self.name)
             return None
         if isinstance(raw, bool):
-            raise Unprocessable(f"{self.label} must be a {self.type.__name__}", field=self.name)
+            raise Unprocessable(_type_message(self.type, self.label), field=self.name)
         try:
             value = self.type(raw.strip() if isinstance(raw, str) else raw)
         except (TypeError, ValueError):
-            raise Unprocessable(f"{self.label} must be a {_type_word(self.type)}", field=self.name) from None
+            raise Unprocessable(_type_message(self.type, self.label), field=self.name) from None
         if self.type is int and isinstance(raw, float) and raw != int(raw):
-            raise Unprocessable(f"{self.label} must be a whole number", field=self.name)
+            raise Unprocessable(_type_message(int, self.label), field=self.name)
         if self.minimum is not None and value < self.minimum:
-            raise Unprocessable(f"{self.label} must be at least {self.minimum:g}", field=self.name)
+            raise Unprocessable(
+                _l("%(field)s must be at least %(low)s", field=self.label, low=f"{self.minimum:g}"),
+                field=self.name,
+            )
         if self.maximum is not None and value > self.maximum:
-            raise Unprocessable(f"{self.label} must be at most {self.maximum:g}", field=self.name)
+            raise Unprocessable(
+                _l("%(field)s must be at most %(high)s", field=self.label, high=f"{self.maximum:g}"),
+                field=self.name,
+            )
         if self.choices and value not in self.choices:
-            raise Unprocessable(f"{self.label} must be one of {', '.join(self.choices)}", field=self.name)
+            raise Unprocessable(
+                _l("%(field)s must be one of %(choices)s", field=self.label, choices=", ".join(self.choices)),
+                field=self.name,
+            )
         if self.type is str and (
             len(value) > 255 or (self.pattern and not re.fullmatch(self.pattern, value))
         ):
-            raise Unprocessable(f"{self.label} is not valid", field=self.name)
+            raise Unprocessable(_l("%(field)s is not valid", field=self.label), field=self.name)
         return value
 
 
-def _type_word(kind: type) -> str:
-    return {int: "whole number", float: "number", str: "text"}[kind]
+def _type_message(kind: type, label):
+    """The refusal "<label> must be a whole number" (or "a number", or "text")."""
+    if kind is int:
+        return _l("%(field)s must be a whole number", field=label)
+    if kind is float:
+        return _l("%(field)s must be a number", field=label)
+    return _l("%(field)s must be text", field=label)
 
 
 RATE_PATTERN = r"\d+(\.\d+)?(/[smh])?"
@@ -653,12 +669,15 @@ class Command:
         known = {arg.name for arg in self.arguments}
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise Unprocessable(f"unknown argument {unknown[0]!r} for {self.name}", field=unknown[0])
+            raise Unprocessable(
+                _l("unknown argument '%(name)s' for %(command)s", name=unknown[0], command=self.name),
+                field=unknown[0],
+            )
         values = {arg.name: arg.parse(raw.get(arg.name)) for arg in self.arguments}
         if self.name == "autoscale" and values["min"] > values["max"]:
-            raise Unprocessable("minimum must not exceed maximum", field="min")
+            raise Unprocessable(_l("minimum must not exceed maximum"), field="min")
         if self.name == "time_limit" and values["soft"] is None and values["hard"] is None:
-            raise Unprocessable("give a soft or a hard time limit", field="soft")
+            raise Unprocessable(_l("give a soft or a hard time limit"), field="soft")
         return {k: v for k, v in values.items() if v is not None}
 
 
@@ -749,7 +768,7 @@ COMMANDS: dict[str, Command] = {
 def require_command(name: str) -> Command:
     command = COMMANDS.get(name)
     if command is None:
-        raise Unprocessable(f"unknown control command {name!r}", field="command")
+        raise Unprocessable(_l("unknown control command '%(name)s'", name=name), field="command")
     return command
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError, Unprocessable
@@ -162,7 +163,7 @@ def _api_control_view(command: service.Command):
         body = json_body()
         arguments = body.get("arguments") or {}
         if not isinstance(arguments, dict):
-            raise Unprocessable("arguments must be a JSON object", field="arguments")
+            raise Unprocessable(_l("arguments must be a JSON object"), field="arguments")
         result = service.send_control(
             get_redis(),
             _prefix(),
@@ -233,7 +234,7 @@ def api_control(hostname: str):
     """
     command = json_body().get("command")
     if not isinstance(command, str) or command not in _API_CONTROL:
-        raise Unprocessable(f"unknown control command {command!r}", field="command")
+        raise Unprocessable(_l("unknown control command '%(name)s'", name=command), field="command")
     return _API_CONTROL[command](hostname=hostname)
 
 
