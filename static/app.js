@@ -1,4 +1,5 @@
-// Glue only: the theme toggle and the poll-interval picker. Behaviour lives on elements as hx-*.
+// Glue only: the theme toggle, the poll-interval picker, poll announcements and copy buttons.
+// Behaviour lives on elements as hx-*.
 document.addEventListener("DOMContentLoaded", function () {
   var toggle = document.getElementById("theme-toggle");
   if (toggle) {
@@ -39,4 +40,33 @@ document.addEventListener("click", function (event) {
     button.textContent = button.dataset.copiedLabel || label;
     setTimeout(function () { button.textContent = label; }, 1500);
   });
+});
+
+// Polled regions carry a one-line summary in data-announce. After every swap the summaries are
+// compared with the last ones seen per region id; the changed ones are read out, politely, through
+// the persistent #poll-announcer (base.html). Regions seen for the first time are not announced.
+var lastSummaries = {};
+function changedSummaries() {
+  var changed = [];
+  document.querySelectorAll("[data-announce][id]").forEach(function (region) {
+    var text = region.dataset.announce;
+    if (region.id in lastSummaries && lastSummaries[region.id] !== text) changed.push(text);
+    lastSummaries[region.id] = text;
+  });
+  return changed;
+}
+document.addEventListener("DOMContentLoaded", changedSummaries);
+// Regions polled separately (the overview's tiles) settle a few milliseconds apart: their changes
+// are gathered briefly and read as one message rather than overwriting each other.
+var pendingSummaries = [];
+var announceTimer = null;
+document.addEventListener("htmx:afterSettle", function () {
+  pendingSummaries = pendingSummaries.concat(changedSummaries());
+  if (!pendingSummaries.length || announceTimer) return;
+  announceTimer = setTimeout(function () {
+    var announcer = document.getElementById("poll-announcer");
+    if (announcer) announcer.textContent = pendingSummaries.join(" · ");
+    pendingSummaries = [];
+    announceTimer = null;
+  }, 250);
 });
