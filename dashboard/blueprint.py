@@ -18,6 +18,7 @@ from pathlib import Path
 import redis
 from flask import Blueprint, Flask
 from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import Forbidden, NotFound
 
 from . import config as config_module
 from . import errors, security
@@ -130,21 +131,8 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
 
     Hooks keyed by blueprint name run only for the dashboard's own routes, never a host app's.
     """
-    from flask_babel import get_locale
-
     from . import i18n, polling
-    from .portal.permissions import can, current_identity, load_identity
-
-    def template_globals():
-        return {
-            "navigation": [n for n in NAVIGATION if can(n[2])],
-            "identity": current_identity(),
-            "auth_mode": app.config["AUTH_MODE"],
-            "flower_url": app.config["FLOWER_URL"],
-            "embed": security.embed_mode(),
-            "languages": i18n.LANGUAGES,
-            "current_language": i18n.language_code(get_locale()),
-        }
+    from .portal.permissions import can, load_identity
 
     # Globals (not context) so that imported macros see them too; the names are specific enough
     # not to disturb a host app's templates.
@@ -157,9 +145,10 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
     )
     # Locale-aware display of numbers and datetimes (machine values stay in ``datetime=``).
     app.jinja_env.filters.update(number=i18n.number, localtime=i18n.localtime)
-    from .display import reltime
+    from .display import duration, reltime
 
     app.jinja_env.filters["reltime"] = reltime  # <time datetime title=exact>3 minutes ago</time>
+    app.jinja_env.filters["duration"] = duration  # 3 hr 20 min, in the page's language
 
     for name in names:
         if name.endswith("_api"):
@@ -167,8 +156,59 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
             csrf.exempt(app.blueprints[name])
         app.before_request_funcs.setdefault(name, []).append(load_identity)
         app.after_request_funcs.setdefault(name, []).append(security.add_headers)
-        app.template_context_processors.setdefault(name, []).append(template_globals)
+        app.template_context_processors.setdefault(name, []).append(page_globals)
         handlers = app.error_handler_spec[name][None]  # nested defaultdicts
         handlers[errors.DashboardError] = errors.dashboard_error
+        handlers[Forbidden] = http_error_page
+        handlers[NotFound] = http_error_page
         handlers[redis.exceptions.ConnectionError] = errors.redis_down
         handlers[redis.exceptions.TimeoutError] = errors.redis_down
+
+
+def page_globals() -> dict:
+    """What base.html needs besides the view's own context: navigation, identity, languages."""
+    from flask import current_app
+    from flask_babel import get_locale
+
+    from . import i18n
+    from .portal.permissions import can, current_identity
+
+    return {
+        "navigation": [n for n in NAVIGATION if can(n[2])],
+        "identity": current_identity(),
+        "auth_mode": current_app.config["AUTH_MODE"],
+        "flower_url": current_app.config["FLOWER_URL"],
+        "embed": security.embed_mode(),
+        "languages": i18n.LANGUAGES,
+        "current_language": i18n.language_code(get_locale()),
+    }
+
+
+def http_error_page(exc):
+    """403 and 404 as the dashboard's own page in the operator's language, or a JSON error for the
+    API (and for JSON clients); the standalone app also uses it for addresses nothing serves.
+    """
+    from flask import jsonify, make_response, render_template, request
+    from flask_babel import gettext
+    from werkzeug.exceptions import Forbidden
+
+    from .errors import is_api_request
+    from .i18n import in_english
+
+    forbidden = isinstance(exc, Forbidden)
+    # A description given to abort() is ours (a lazy message); werkzeug's default is not shown.
+    custom = exc.description if exc.description != type(exc).description else None
+    if is_api_request() or "/api/" in request.path or request.accept_mimetypes.best == "application/json":
+        text = in_english(custom) if custom else ("forbidden" if forbidden else "not found")
+        response = jsonify({"error": text})
+    else:
+        if forbidden:
+            heading = gettext("Not allowed")
+            message = str(custom) if custom else gettext("Your dashboard role does not allow this.")
+        else:
+            heading = gettext("Page not found")
+            message = str(custom) if custom else gettext("Nothing is served at this address.")
+        page = render_template("error.html", heading=heading, message=message, **page_globals())
+        response = make_response(page)
+    response.status_code = exc.code
+    return security.add_headers(response)

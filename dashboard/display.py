@@ -1,4 +1,4 @@
-"""Small display helpers for templates: relative times an operator can read at a glance."""
+"""Small display helpers for templates: relative times and spans an operator can read at a glance."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from .i18n import localtime
 
 
 def reltime(value, now: datetime | None = None) -> Markup | str:
-    """``<time datetime=ISO title=exact>3 minutes ago</time>`` for a datetime or ISO string (naive: UTC).
+    """``<time datetime=ISO title=exact>3 minutes ago</time>`` for a datetime, an ISO string
+    (naive: UTC) or epoch seconds (as workers report them).
 
-    The relative text and the exact time both follow the current locale; non-datetimes pass
+    The relative text and the exact time both follow the current locale; other values pass
     through as text, ``None`` renders as nothing.
     """
     from flask_babel import format_timedelta
 
-    if isinstance(value, str) and value:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = datetime.fromtimestamp(value, UTC)
+    elif isinstance(value, str) and value:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
@@ -30,4 +33,30 @@ def reltime(value, now: datetime | None = None) -> Markup | str:
     relative = format_timedelta(delta, threshold=0.9, add_direction=True)
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
         value.isoformat(), escape(localtime(value)), relative
+    )
+
+
+SPAN_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def duration(seconds: float | None) -> str:
+    """A span in its largest unit and the next, in the current locale's words (CLDR short units):
+    "42 sec", "5 min 3 sec", "3 hr 20 min", "2 days 4 hr"; in Chinese "3小时 20分钟". ``None`` is "—".
+    """
+    from babel.units import format_unit
+    from flask_babel import get_locale
+
+    if seconds is None:
+        return "—"
+    rest = max(0, int(seconds))
+    for index, (unit, size) in enumerate(SPAN_UNITS):
+        if rest >= size or size == 1:
+            shown = [(unit, rest // size)]
+            if index + 1 < len(SPAN_UNITS):
+                next_unit, next_size = SPAN_UNITS[index + 1]
+                shown.append((next_unit, rest % size // next_size))
+            break
+    locale = get_locale()
+    return " ".join(
+        format_unit(value, f"duration-{unit}", length="short", locale=locale) for unit, value in shown
     )

@@ -6,6 +6,7 @@ import uuid
 from functools import wraps
 
 from flask import Response, abort, current_app, g, make_response, request, session
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from ..errors import DashboardError
@@ -74,7 +75,7 @@ def load_identity() -> Response | None:
             response = make_response("Sign in to use Taskdeck.\n", 401)
             response.headers["WWW-Authenticate"] = 'Basic realm="Taskdeck", charset="UTF-8"'
             return response
-        abort(403, "No dashboard role for this request: sign in through the portal.")
+        abort(403, _l("No dashboard role for this request: sign in through the portal."))
     g.identity = identity
     return None
 

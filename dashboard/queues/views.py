@@ -105,23 +105,6 @@ def _held(name: str):
     }
 
 
-@bp.app_template_filter("queue_age")
-def queue_age(seconds: float | None) -> str:
-    """A waiting time in the operator's words: 42 s, 5 min, 3 h 20 min, 2 d 4 h."""
-    if seconds is None:
-        return "unknown"
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 120:
-        return f"{minutes} min"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours} h {minutes % 60} min"
-    return f"{hours // 24} d {hours % 24} h"
-
-
 # --- pages ---------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
 from ..errors import DashboardError, Unprocessable
+from ..i18n import localtime
 from ..portal.permissions import delegates_to, mutation, requires_role
 from ..redis_client import get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
@@ -251,36 +251,11 @@ def _api_error(exc: DashboardError):
 # --------------------------------------------------------------------------- display helpers
 
 
-@bp.app_template_filter("worker_duration")
-def worker_duration(seconds: float | None) -> str:
-    """``3725`` -> ``1 h 2 min``; for uptimes and ages."""
-    if seconds is None:
-        return "—"
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
-
-
-@bp.app_template_filter("worker_ago")
-def worker_ago(epoch: float | None) -> str:
-    if epoch is None:
-        return "never"
-    return f"{worker_duration(max(0.0, time.time() - float(epoch)))} ago"
-
-
 @bp.app_template_filter("worker_time")
 def worker_time(epoch: float | str | None) -> str:
-    """Epoch seconds (or an ISO string from a worker) as UTC text."""
+    """Epoch seconds (or an ISO string from a worker) in the operator's zone and locale."""
     if epoch in (None, ""):
         return "—"
     if isinstance(epoch, str):
         return epoch
-    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return localtime(datetime.fromtimestamp(float(epoch), UTC))

@@ -57,3 +57,19 @@ def test_api_refuses_mutation_without_json_content_type(client):
 def test_overview_shows_the_history_charts(client):
     html = client.get("/").get_data(as_text=True)
     assert 'id="history-charts"' in html and "<svg" in html
+
+
+def test_an_address_nothing_serves_gets_the_dashboards_page_in_the_chosen_language(client):
+    english = client.get("/no-such-page")
+    assert english.status_code == 404
+    assert "Page not found" in english.get_data(as_text=True)
+    assert "script-src 'self'" in english.headers["Content-Security-Policy"]
+    chinese = client.get("/no-such-page", query_string={"lang": "zh_CN"}).get_data(as_text=True)
+    assert '<html lang="zh-CN"' in chinese and "页面不存在" in chinese
+    assert 'class="brand"' in chinese  # the header, to get back
+
+
+def test_an_api_address_nothing_serves_answers_json(client):
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "not found"}

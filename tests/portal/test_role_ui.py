@@ -107,6 +107,9 @@ def test_viewer_sees_no_control_that_changes_state_on_any_page(role_app, scene, 
         found = MUTATING.search(html)
         assert found is None, (name, found and found.group(0))
         assert "read-only for your role" in html, name
+    # No empty actions column where every action was left out.
+    worker = page(client, detail_pages(role_app, scene, celery_worker.hostname)["worker"], "vera")
+    assert "Routing key" in worker and ">Actions<" not in worker
     # The viewer still sees what is there.
     assert scene["message_id"] in page(client, f"/queues/{scene['queue']}", "vera")
     staging = page(client, "/staging/", "vera")
