@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from tests.history.test_pages import add_runs
+from tests.i18n.conftest import compiled_catalogue, zh_catalogue  # noqa: F401 - fixtures for the language walk
 from tests.support.pages import page_rules
 from tests.support.servers import wait_until
 
