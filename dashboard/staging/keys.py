@@ -313,8 +313,41 @@ return {1, redis.call('INCR', version)}
 """
 )
 
+# "Auto" submission when the broker is this same Redis server and database. Guarantee: the
+# decision and its effect are one step. When the list is empty and the queue's sub-lists hold
+# fewer than the low-water mark, the prepared message is pushed (with its task-sent event) and
+# the list is left alone; otherwise the item is staged at the tail. Concurrent submissions see
+# each other's effect, so a burst sends until the queue reaches the mark and stages the rest.
+# KEYS: order, items, version, the target sub-list, then every priority sub-list of the queue.
+# ARGV: id, item JSON, message JSON, low-water, then pairs of (event channel, event payload).
+# Returns {'sent', 0} or {'staged', version}; an id already staged is refused (EXISTS).
+SUBMIT_AUTO = (
+    _PLACEMENT
+    + """
+local order, items, version, target = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, data, message, low_water = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('HEXISTS', items, id) == 1 or redis.call('ZSCORE', order, id) then
+  return redis.error_reply('EXISTS')
+end
+if redis.call('ZCARD', order) == 0 then
+  local waiting = 0
+  for i = 5, #KEYS do waiting = waiting + redis.call('LLEN', KEYS[i]) end
+  if waiting < low_water then
+    redis.call('LPUSH', target, message)
+    for i = 5, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end
+    return {'sent', 0}
+  end
+end
+local score = edge_score(order, false)
+redis.call('HSET', items, id, data)
+redis.call('ZADD', order, fmt(score), id)
+return {'staged', redis.call('INCR', version)}
+"""
+)
+
 SCRIPTS = {
     "add": ADD,
+    "submit_auto": SUBMIT_AUTO,
     "move": MOVE,
     "remove": REMOVE,
     "edit": EDIT,

@@ -547,13 +547,30 @@ def submit(
     """Submit a validated item: ``staged`` always stages it; ``auto`` sends it straight to Celery
     when the staging list is empty and its queue holds fewer than the low-water mark, else stages
     it. Returns ``"sent"`` or ``"staged"``.
+
+    ``broker`` is the broker's Redis when it is another server than ``client``'s. On one server
+    the auto decision and the push (or the staging) are one script; across two servers they
+    cannot be, and the check is a read before ``send_task``.
     """
     if mode not in ("auto", "staged"):
         raise Unprocessable(_l("mode must be 'auto' or 'staged'"), field="mode")
+    if mode == "auto" and broker is None:
+        keys = StagingKeys(prefix, name)
+        prepared = messages.prepare(celery_app, item)
+        events = [part for pair in prepared.events for part in pair]
+        low_water = get_policy(client, prefix, name).low_water
+        try:
+            outcome, _version = script(client, "submit_auto")(
+                keys=[*keys.core(), prepared.list_key, *prepared.queue_keys],
+                args=[item.id, item.to_json(), prepared.body, low_water, *events],
+            )
+        except redis.exceptions.ResponseError as exc:
+            raise _translate(exc, item.id) from exc
+        return outcome.decode()
     if mode == "auto" and staged_count(client, prefix, name) == 0:
         policy = get_policy(client, prefix, name)
         queue = target_queue(celery_app, item)
-        if waiting_in_queue(broker or client, celery_app, queue) < policy.low_water:
+        if waiting_in_queue(broker, celery_app, queue) < policy.low_water:
             options = {k: v for k, v in item.options.items() if v is not None}
             options["queue"] = options.get("queue") or queue
             celery_app.send_task(item.task, args=item.args, kwargs=item.kwargs, task_id=item.id, **options)

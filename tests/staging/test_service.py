@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -139,3 +140,40 @@ def test_submit_sends_directly_when_idle_and_stages_when_busy(app, celery_app, s
     assert service.submit(redis_client, celery_app, prefix, item(), mode="staged") == "staged"
     assert service.staged_count(redis_client, prefix) == 2
     redis_client.delete("staging-auto")
+
+
+def test_a_burst_of_auto_submissions_sends_up_to_the_low_water_mark_and_stages_the_rest(
+    app, celery_app, redis_server, prefix
+):
+    """Each auto decision and its effect are one script: concurrent submitters never overshoot."""
+    import threading
+
+    import redis as redis_lib
+
+    queue = f"staging-burst-{uuid.uuid4().hex[:8]}"
+    first = redis_lib.Redis.from_url(redis_server.url)
+    service.set_policy(first, prefix, {"low_water": 5})
+    outcomes: list[str] = []
+    start = threading.Barrier(8)
+
+    def submitter() -> None:
+        client = redis_lib.Redis.from_url(redis_server.url)
+        start.wait()
+        for _ in range(25):
+            item = service.build_item(
+                celery_app,
+                {"task": "tasks.add", "args": [1, 2], "options": {"queue": queue}},
+                staged_by="t",
+                max_bytes=65536,
+            )
+            outcomes.append(service.submit(client, celery_app, prefix, item, mode="auto"))
+
+    threads = [threading.Thread(target=submitter) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == 200
+    assert outcomes.count("sent") == 5 == first.llen(queue)
+    assert outcomes.count("staged") == 195 == service.staged_count(first, prefix)
+    first.delete(queue)
