@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from tests.history.test_pages import add_runs
 
 pytestmark = pytest.mark.browser
+POLL_DEADLINE = 15_000  # ms: a few 2-second polls, on a busy machine
 
 
 def poll_every_two_seconds(page, live_server, key: str) -> None:
@@ -31,7 +32,7 @@ def test_a_poll_that_changes_the_staged_count_is_announced(page, live_server, st
     page.goto("/staging/")
     expect(page.get_by_test_id("staging-count")).to_have_text("1")
     stage(2)
-    expect(page.locator("#poll-announcer")).to_have_text("3 staged")
+    expect(page.locator("#poll-announcer")).to_have_text("3 staged", timeout=POLL_DEADLINE)
 
 
 def test_a_run_that_finishes_is_announced_with_its_state(app, page, live_server):
@@ -41,7 +42,7 @@ def test_a_run_that_finishes_is_announced_with_its_state(app, page, live_server)
     row = page.locator(f"tr[data-task-id='{task_id}']")
     expect(row).to_contain_text("STARTED")
     add_runs(app, {"id": task_id, "state": "SUCCESS"})
-    expect(page.locator("#poll-announcer")).to_have_text(f"Run {task_id[:8]}: SUCCESS")
+    expect(page.locator("#poll-announcer")).to_have_text(f"Run {task_id[:8]}: SUCCESS", timeout=POLL_DEADLINE)
     expect(row).to_contain_text("SUCCESS")
 
 
@@ -51,4 +52,6 @@ def test_announcements_follow_the_language(app, page, live_server):
     page.goto("/history/?lang=zh_CN")
     expect(page.locator(f"tr[data-task-id='{task_id}']")).to_contain_text("STARTED")
     add_runs(app, {"id": task_id, "state": "FAILURE"})
-    expect(page.locator("#poll-announcer")).to_have_text(f"运行 {task_id[:8]}：FAILURE")
+    expect(page.locator("#poll-announcer")).to_have_text(
+        f"运行 {task_id[:8]}：FAILURE", timeout=POLL_DEADLINE
+    )
