@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from flask_babel import lazy_gettext as _l
 
+from ..errors import reason
 from ..i18n import in_english
 
 TEXT_LIMIT = 2000  # characters kept of argsrepr/kwargsrepr/body text; the page shows less
@@ -63,7 +64,7 @@ class QueueMessage:
     raw_size: int
     sha1: str  # of the raw bytes: identifies it even when it cannot be decoded
     decoded: bool
-    problem: str | None = None  # why (part of) it could not be decoded
+    problem: object = None  # why (part of) it could not be decoded: a lazy message (see below)
     task: str | None = None
     task_id: str | None = None
     argsrepr: str | None = None
@@ -90,9 +91,9 @@ class QueueMessage:
         try:
             envelope = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            return cls(decoded=False, problem="not a JSON envelope", **base)
+            return cls(decoded=False, problem=_l("not a JSON envelope"), **base)
         if not isinstance(envelope, dict):
-            return cls(decoded=False, problem="not a JSON envelope", **base)
+            return cls(decoded=False, problem=_l("not a JSON envelope"), **base)
         headers = envelope.get("headers") if isinstance(envelope.get("headers"), dict) else {}
         properties = envelope.get("properties") if isinstance(envelope.get("properties"), dict) else {}
         common = {
@@ -105,7 +106,7 @@ class QueueMessage:
         try:
             body = _json_body(envelope)
         except ValueError as exc:
-            return cls(decoded=False, problem=in_english(exc), **base, **common)
+            return cls(decoded=False, problem=reason(exc), **base, **common)
         if isinstance(body, dict) and body.get("task") and body.get("id"):
             return cls(
                 decoded=True,
@@ -120,7 +121,7 @@ class QueueMessage:
                 **base,
                 **common,
             )
-        return cls(decoded=False, problem="not a Celery task message", **base, **common)
+        return cls(decoded=False, problem=_l("not a Celery task message"), **base, **common)
 
     @classmethod
     def _protocol_2(cls, envelope: dict, headers: dict, base: dict, common: dict) -> QueueMessage:
@@ -133,7 +134,7 @@ class QueueMessage:
                     argsrepr = body[0] if argsrepr is None else argsrepr
                     kwargsrepr = body[1] if kwargsrepr is None else kwargsrepr
             except ValueError as exc:
-                problem = in_english(exc)
+                problem = reason(exc)
         return cls(
             decoded=True,
             protocol=2,
@@ -162,8 +163,15 @@ class QueueMessage:
             return self.task_id
         return "sha1:" + self.sha1
 
+    @property
+    def problem_text(self) -> str | None:
+        """``problem`` in the current language, as plain text (templates escape it)."""
+        return None if self.problem is None else str(self.problem)
+
     def to_json(self) -> dict:
+        """The API's view: ``problem`` in English, like every API message."""
         data = asdict(self)
+        data["problem"] = None if self.problem is None else in_english(self.problem)
         data["delete_key"] = self.delete_key
         return data
 

@@ -125,6 +125,13 @@ def test_malformed_messages_are_shown_as_undecodable_and_the_page_still_works(
     assert [m["decoded"] for m in body["messages"]] == [True, False, False, False, True]
     assert body["messages"][1]["raw_size"] == len(b"\xff\xfe not json at all")
     assert "not decoded" in body["messages"][2]["problem"]
+    assert body["messages"][1]["problem"] == "not a JSON envelope"
+    # The reasons follow the page's language; the API keeps them English (above).
+    chinese = client.get(f"/queues/{queue_name}", query_string={"lang": "zh_CN"}).get_data(as_text=True)
+    assert "不是 JSON 消息封装" in chinese
+    assert "application/x-python-serialize 类型的消息体不予解码" in chinese
+    assert "not a JSON envelope" not in chinese
+    assert api_page(client, queue_name)["messages"][1]["problem"] == "not a JSON envelope"
 
 
 def test_undecodable_message_can_be_deleted_by_its_bytes(client, send, queue_name, redis_client):
