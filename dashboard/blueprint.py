@@ -190,7 +190,6 @@ def http_error_page(exc):
     """
     from flask import jsonify, make_response, render_template, request
     from flask_babel import gettext
-    from werkzeug.exceptions import Forbidden
 
     from .errors import is_api_request
     from .i18n import in_english

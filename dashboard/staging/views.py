@@ -249,9 +249,7 @@ def api_add():
         service.stage_item(client, _prefix(), item, at="head")
         outcome = "staged"
     else:
-        config = current_app.config
-        same_server = service.broker_is_staging_redis(config["REDIS_URL"], config["CELERY_BROKER_URL"])
-        broker = None if same_server else service.broker_client(celery_app)
+        broker = None if _same_server() else service.broker_client(celery_app)
         outcome = service.submit(client, celery_app, _prefix(), item, mode=mode, broker=broker)
     if outcome == "sent":
         record_sent(

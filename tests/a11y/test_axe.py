@@ -9,6 +9,8 @@ polls speak through #poll-announcer instead).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.a11y.conftest import THEMES, describe, listed_pages, run_axe
@@ -57,8 +59,6 @@ HAN = r"[\u4e00-\u9fff]"
 def test_every_page_in_both_languages_and_both_themes(
     app, client, page, live_server, detail_pages, zh_catalogue, language
 ):
-    import re
-
     paths = listed_pages(app, client) + detail_pages + ["/no-such-page"]
     assert "/" in paths and "/history/" in paths  # the walk found the area pages
     phrases = _english_phrases(zh_catalogue)
