@@ -9,6 +9,7 @@ import pytest
 
 from tests.history.test_pages import add_runs
 from tests.i18n.conftest import compiled_catalogue, zh_catalogue  # noqa: F401 - fixtures for the language walk
+from tests.staging.conftest import order, stage  # noqa: F401 - staged items for the keyboard and poll tests
 from tests.support.pages import page_rules
 from tests.support.servers import wait_until
 
@@ -39,22 +40,12 @@ def listed_pages(app, client) -> list[str]:
 
 
 @pytest.fixture
-def detail_pages(app, client, celery_app, celery_worker, redis_client):
+def detail_pages(app, client, celery_app, celery_worker, redis_client, stage):  # noqa: F811 - the fixture
     """Paths of the main detail pages, each backed by real data."""
-    from dashboard.redis_client import get_celery, get_redis
-    from dashboard.staging import service as staging
-
     queue = f"tdq-a11y-{uuid.uuid4().hex[:8]}"
     for x in range(3):
         celery_app.send_task("tasks.add", args=(x, 1), queue=queue)
-    staged = []
-    with app.app_context():
-        for i in range(3):
-            item = staging.build_item(
-                get_celery(), {"task": "tasks.add", "args": [i, 1]}, staged_by="a11y", max_bytes=65536
-            )
-            staging.stage_item(get_redis(), app.config["TASKDECK_KEY_PREFIX"], item, at="tail")
-            staged.append(item.id)
+    staged = stage(3)
     created = client.post(
         "/api/v1/schedules",
         json={
@@ -115,32 +106,3 @@ def describe(path: str, theme: str, violations: list[dict]) -> str:
         if len(violation["nodes"]) > 6:
             lines.append(f"    ... and {len(violation['nodes']) - 6} more")
     return "\n".join(lines)
-
-
-@pytest.fixture
-def stage(app):
-    """``stage(n)`` stages ``n`` tasks.add items through the service; returns their ids."""
-    from dashboard.redis_client import get_celery, get_redis
-    from dashboard.staging import service as staging
-
-    def stage_items(n: int) -> list[str]:
-        ids = []
-        with app.app_context():
-            for i in range(n):
-                item = staging.build_item(
-                    get_celery(), {"task": "tasks.add", "args": [i, 1]}, staged_by="a11y", max_bytes=65536
-                )
-                staging.stage_item(get_redis(), app.config["TASKDECK_KEY_PREFIX"], item, at="tail")
-                ids.append(item.id)
-        return ids
-
-    return stage_items
-
-
-@pytest.fixture
-def order(app, redis_client):
-    """``order()``: the staged ids head first, read straight from Redis."""
-    from dashboard.staging.keys import StagingKeys
-
-    keys = StagingKeys(app.config["TASKDECK_KEY_PREFIX"])
-    return lambda: [i.decode() for i in redis_client.zrange(keys.order, 0, -1)]
