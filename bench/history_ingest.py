@@ -23,10 +23,10 @@ def main(tasks: int = 40_000, kind: str = "sqlite") -> None:
 
 
 def run(app, url: str, tasks: int) -> None:
+    from dashboard.core.runs import TaskRun
     from dashboard.extensions import db
     from dashboard.history import service
     from dashboard.history.merge import RunUpdate
-    from dashboard.history.models import TaskRun
     from dashboard.history.recorder import Recorder
 
     events = task_events(tasks)

@@ -109,9 +109,9 @@ def main(rows: int = 1_000_000, kind: str = "sqlite") -> None:
 def run(app, url: str, rows: int) -> None:
     from sqlalchemy import select
 
+    from dashboard.core.runs import TaskRun
     from dashboard.extensions import db
     from dashboard.history import service
-    from dashboard.history.models import TaskRun
 
     started = time.perf_counter()
     (fill_sqlite if url.startswith("sqlite") else fill_postgresql)(url, rows)

@@ -28,7 +28,7 @@ def json_body() -> dict:
     """The request's JSON object; an empty or missing body is an empty object."""
     from flask_babel import lazy_gettext as _l
 
-    from .errors import DashboardError
+    from .core.errors import DashboardError
 
     if not request.get_data():
         return {}

@@ -120,7 +120,7 @@ def configure(app: Flask, overrides: dict | None = None) -> None:
         app.config["CELERY_RESULT_BACKEND"],
         app.config["REDIS_SENTINEL_MASTER"],
     )
-    from .history import models as _history_models  # noqa: F401 - registers tables
+    from .core import runs as _runs  # noqa: F401 - registers tables
     from .portal import models as _portal_models  # noqa: F401
 
     security.install_proxy_fix(app)

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import heartbeat
+from .core.runs import TaskRun
 from .extensions import db
-from .history.models import TaskRun
 from .queues import service as queues
 from .redis_client import get_celery, get_redis
 from .schedules.service import beat_status

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Float, cast, func, select
 from sqlalchemy.orm import Session
 
+from ..core.runs import STATES, TaskRun
 from ..timeutil import utcnow
-from .models import STATES, TaskRun
 
 WINDOWS = {"hour": (timedelta(hours=1), 60), "day": (timedelta(days=1), 15 * 60)}  # span, bucket s
 RUNTIME_SAMPLE = 20_000  # newest finished runs used for the runtime percentiles

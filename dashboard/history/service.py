@@ -15,95 +15,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, any_, bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
-from ..errors import DashboardError, NotFound, Unprocessable, reason
+from ..core.errors import DashboardError, NotFound, Unprocessable, reason
+from ..core.runs import ORIGINS, STATES, TaskRun, coalesce, dialect_insert, record_sent
 from ..timeutil import as_utc, utcnow
 from .merge import FINAL, UNFINISHED, RunState, RunUpdate, merge
-from .models import ORIGINS, STATES, TaskRun
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 BULK_LIMIT = 1000  # most runs one bulk action touches
 DISPLAY_LIMIT = 2000  # characters of a value shown on a page; the rest is downloadable
 DOWNLOADABLE = ("args", "kwargs", "result", "exception", "traceback")
-
-
-# --------------------------------------------------------------------------- recording
-
-
-def _dialect_insert(session: Session):
-    name = session.get_bind().dialect.name
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database {name!r}")
-    return insert
-
-
-def record_sent(
-    session: Session,
-    *,
-    task_id: str,
-    name: str,
-    args: str | None,
-    kwargs: str | None,
-    queue: str | None,
-    origin: str,
-    origin_ref: str | None = None,
-    retry_of: str | None = None,
-) -> TaskRun:
-    """Note a run the dashboard itself sent, with where it came from (before events arrive).
-
-    One upsert keyed by task id: the recorder may insert the same id at the same moment, and
-    neither write loses the other's columns (this one never touches the run's state).
-    """
-    if origin not in ORIGINS:
-        raise ValueError(f"unknown origin {origin!r}")
-    insert = _dialect_insert(session)
-    now = utcnow()
-    values = {
-        "task_id": task_id,
-        "name": name,
-        "args": args,
-        "kwargs": kwargs,
-        "queue": queue,
-        "origin": origin,
-        "origin_ref": origin_ref,
-        "retry_of": retry_of,
-        "state": "PENDING",
-        "retries": 0,
-        "sent_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
-    statement = insert(TaskRun).values(**values)
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=["task_id"],
-        set_={
-            "name": excluded.name,
-            "args": excluded.args,
-            "kwargs": excluded.kwargs,
-            "queue": excluded.queue,
-            "origin": excluded.origin,
-            "origin_ref": excluded.origin_ref,
-            "retry_of": excluded.retry_of,
-            "sent_at": _coalesce(TaskRun.sent_at, excluded.sent_at),
-            "updated_at": excluded.updated_at,
-        },
-    )
-    session.execute(statement)
-    session.commit()
-    return session.execute(
-        select(TaskRun).where(TaskRun.task_id == task_id).execution_options(populate_existing=True)
-    ).scalar_one()
-
-
-def _coalesce(*columns):
-    from sqlalchemy import func
-
-    return func.coalesce(*columns)
 
 
 _MERGED = tuple(f.name for f in fields(RunState))
@@ -172,14 +93,14 @@ def apply_updates(session: Session, updates: Iterable[RunUpdate]) -> int:
         row["updated_at"] = now
         row["origin"] = "other"
         rows.append(row)
-    insert = _dialect_insert(session)
+    insert = dialect_insert(session)
     statement = insert(TaskRun.__table__)  # Core executemany: no ORM bookkeeping per row
     excluded = statement.excluded
     set_ = {name: getattr(excluded, name) for name in _MERGED if name != "task_id"}
     for name in ("name", "args", "kwargs", "queue"):
         # A concurrent record_sent may have written these since we read the row: keep them
         # unless this batch brought a value.
-        set_[name] = _coalesce(getattr(excluded, name), getattr(TaskRun.__table__.c, name))
+        set_[name] = coalesce(getattr(excluded, name), getattr(TaskRun.__table__.c, name))
     set_["updated_at"] = excluded.updated_at
     session.connection().execute(statement.on_conflict_do_update(index_elements=["task_id"], set_=set_), rows)
     session.commit()

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
-from ..errors import DashboardError, Unprocessable
+from ..core.errors import DashboardError, Unprocessable
 from ..extensions import db
 from ..portal.permissions import mutation
 from ..redis_client import get_celery

@@ -200,7 +200,7 @@ def check_queues(broker: redis.Redis, celery_app: Celery) -> Check:
 
 def check_failures(session: Session, window_seconds: int = 3600) -> Check:
     """Runs that failed within the last hour, from the history table."""
-    from ..history.models import TaskRun
+    from ..core.runs import TaskRun
 
     since = utcnow() - timedelta(seconds=window_seconds)
     try:

@@ -9,7 +9,7 @@ from flask import Response, abort, current_app, g, make_response, request, sessi
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
-from ..errors import DashboardError
+from ..core.errors import DashboardError
 from ..extensions import db
 from ..security import peer_address
 from .service import (

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from flask_babel import lazy_gettext as _l
 
-from ..errors import reason
+from ..core.errors import reason
 from ..i18n import in_english
 
 TEXT_LIMIT = 2000  # characters kept of argsrepr/kwargsrepr/body text; the page shows less

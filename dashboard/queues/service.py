@@ -18,8 +18,8 @@ from kombu.exceptions import OperationalError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import DashboardError, NotFound, Unprocessable, reason
-from ..history.models import TaskRun
+from ..core.errors import DashboardError, NotFound, Unprocessable, reason
+from ..core.runs import TaskRun
 from ..timeutil import as_utc
 from ..workers.service import inspect_many
 from .keys import BrokerLayout, is_internal_exchange, scripts

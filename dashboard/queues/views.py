@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from ..api import api_blueprint
-from ..errors import DashboardError
+from ..core.errors import DashboardError
 from ..extensions import db
 from ..portal.permissions import current_identity, mutation, requires_role
 from ..redis_client import connect, get_celery, get_redis, inspect_limits

@@ -24,7 +24,7 @@ from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ..errors import DashboardError, NotFound, Unprocessable, reason
+from ..core.errors import DashboardError, NotFound, Unprocessable, reason
 from ..workers.service import inspect_many
 
 log = logging.getLogger(__name__)
@@ -807,7 +807,7 @@ def send_run(
 def _record_sent(
     session: Session, task_id: str, run: RunRequest, queue: str | None, origin: str, origin_ref: str | None
 ) -> None:
-    from ..history.service import record_sent
+    from ..core.runs import record_sent
 
     for attempt in (1, 2):  # a second try finds a row the event recorder inserted meanwhile
         try:

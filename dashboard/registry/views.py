@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
-from ..errors import DashboardError
+from ..core.errors import DashboardError
 from ..extensions import db
 from ..portal.permissions import current_identity, mutation
 from ..redis_client import get_celery, get_redis, inspect_limits

@@ -19,9 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import heartbeat
-from ..errors import DashboardError, NotFound, Unprocessable, reason
-from ..history.models import TaskRun
-from ..history.service import record_sent
+from ..core.errors import DashboardError, NotFound, Unprocessable, reason
+from ..core.runs import TaskRun, record_sent
 from ..registry.service import check_arguments, require_task
 from ..timeutil import as_utc, utcnow
 from .keys import beat_lock_key

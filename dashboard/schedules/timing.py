@@ -22,7 +22,7 @@ from croniter import croniter
 from croniter.croniter import CroniterError
 from flask_babel import lazy_gettext as _l
 
-from ..errors import Unprocessable
+from ..core.errors import Unprocessable
 
 KINDS = ("once", "interval", "cron")
 UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}

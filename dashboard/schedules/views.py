@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
-from ..errors import DashboardError
+from ..core.errors import DashboardError
 from ..extensions import db
 from ..i18n import cron_locale
 from ..portal.permissions import mutation, requires_role

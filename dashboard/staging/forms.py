@@ -49,7 +49,7 @@ class ItemForm(FlaskForm):
 
     def item_data(self, task: str) -> dict:
         """Request data for ``service.build_item``; JSON errors become field errors."""
-        from ..errors import Unprocessable
+        from ..core.errors import Unprocessable
 
         parsed = {}
         for name in ("args", "kwargs"):

@@ -17,7 +17,7 @@ import redis
 from celery import Celery
 from flask_babel import lazy_gettext as _l
 
-from ..errors import DashboardError, NotFound, Unprocessable
+from ..core.errors import DashboardError, NotFound, Unprocessable
 from ..registry.service import check_arguments, require_task
 from ..timeutil import utcnow
 from . import messages
@@ -458,7 +458,7 @@ def record_release(session, outcome: ReleaseOutcome) -> bool:
     """Note a release in the history. Best effort, after the atomic release: when this fails (or
     the process dies first) the run is still recorded by the event recorder, without its origin.
     """
-    from ..history.service import record_sent
+    from ..core.runs import record_sent
 
     if not outcome.released or outcome.item is None:
         return False

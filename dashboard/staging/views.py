@@ -10,9 +10,9 @@ from flask_babel import lazy_gettext as _l
 
 from .. import heartbeat
 from ..api import api_blueprint, json_body
-from ..errors import DashboardError, Unprocessable
+from ..core.errors import DashboardError, Unprocessable
+from ..core.runs import record_sent
 from ..extensions import db
-from ..history.service import record_sent
 from ..portal.permissions import current_identity, mutation, requires_role
 from ..redis_client import get_celery, get_redis
 from ..rendering import page_or_fragment, wants_fragment

@@ -21,7 +21,7 @@ import redis
 from celery import Celery
 from flask_babel import lazy_gettext as _l
 
-from ..errors import NotFound, Unprocessable
+from ..core.errors import NotFound, Unprocessable
 from . import keys
 
 # Inspect kinds the dashboard asks for; anything else is refused.

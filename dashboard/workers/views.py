@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
-from ..errors import DashboardError, Unprocessable
+from ..core.errors import DashboardError, Unprocessable
 from ..i18n import localtime
 from ..portal.permissions import delegates_to, mutation, requires_role
 from ..redis_client import get_celery, get_redis, inspect_limits

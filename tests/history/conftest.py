@@ -59,8 +59,8 @@ def recorder(start_recorder, celery_worker):
 @pytest.fixture
 def fetch_run(app):
     """Read a run afresh from the test database (None when not recorded yet)."""
+    from dashboard.core.runs import TaskRun
     from dashboard.extensions import db
-    from dashboard.history.models import TaskRun
 
     def fetch(task_id: str):
         with app.app_context():

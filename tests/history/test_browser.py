@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from dashboard.core.runs import TaskRun
 from dashboard.extensions import db
-from dashboard.history.models import TaskRun
 from tests.history.test_pages import add_runs
 from tests.support.servers import wait_until
 

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
+from dashboard.core.runs import TaskRun
 from dashboard.extensions import db
 from dashboard.history import service
 from dashboard.history.merge import RunUpdate
-from dashboard.history.models import TaskRun
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 

@@ -4,8 +4,8 @@ import uuid
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from dashboard.core.runs import TaskRun
 from dashboard.extensions import db
-from dashboard.history.models import TaskRun
 from dashboard.staging import service as staging
 from dashboard.timeutil import utcnow
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from dashboard.core.runs import TaskRun
 from dashboard.extensions import db
-from dashboard.history.models import TaskRun
 from dashboard.timeutil import utcnow
 
 

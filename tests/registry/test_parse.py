@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from celery import Celery
 
-from dashboard.errors import DashboardError
+from dashboard.core.errors import DashboardError
 from dashboard.registry import service
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dashboard.history.models import TaskRun
+from dashboard.core.runs import TaskRun
 from dashboard.portal.models import AuditEntry
 
 pytestmark = pytest.mark.worker

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.history.models import TaskRun
+from dashboard.core.runs import TaskRun
 from dashboard.portal.models import AuditEntry
 
 from .conftest import broker_lists

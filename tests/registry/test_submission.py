@@ -2,7 +2,7 @@
 
 import pytest
 
-from dashboard.history.models import TaskRun
+from dashboard.core.runs import TaskRun
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from dashboard.core.runs import TaskRun
 from dashboard.extensions import db
-from dashboard.history.models import TaskRun
 from dashboard.portal.models import AuditEntry
 from dashboard.schedules.models import Schedule, ScheduleVersion
 from dashboard.timeutil import utcnow

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from celery.result import AsyncResult
 
+from dashboard.core.runs import TaskRun
 from dashboard.extensions import db
-from dashboard.history.models import TaskRun
 from dashboard.redis_client import get_celery
 from dashboard.schedules import service
 from dashboard.schedules.models import Schedule

@@ -113,8 +113,8 @@ def test_release_through_the_api_records_the_origin(app, client, stage, redis_cl
     assert redis_client.llen("staging-api-release") == 1
     redis_client.delete("staging-api-release")
     with app.app_context():
+        from dashboard.core.runs import TaskRun
         from dashboard.extensions import db
-        from dashboard.history.models import TaskRun
 
         run = db.session.query(TaskRun).filter_by(task_id=item_id).one()
         assert (run.origin, run.origin_ref) == ("staging", item_id)

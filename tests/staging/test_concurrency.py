@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from dashboard.errors import DashboardError
+from dashboard.core.errors import DashboardError
 from dashboard.staging import service
 from dashboard.staging.keys import StagingKeys
 from tests.support.servers import CeleryWorker, wait_until

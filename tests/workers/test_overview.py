@@ -7,8 +7,8 @@ from celery import Celery
 from kombu import Queue
 
 from dashboard import heartbeat
+from dashboard.core.runs import TaskRun
 from dashboard.extensions import db
-from dashboard.history.models import TaskRun
 from dashboard.overview import service
 from dashboard.timeutil import utcnow
 from dashboard.workers import service as workers_service

@@ -1,0 +1,135 @@
+"""The run record: one row per Celery task id, shared by every area that sends or shows runs.
+
+The history area fills it from task events; whoever sends a task notes it here first
+(``record_sent``), with where it came from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ..extensions import db
+from ..timeutil import utcnow
+
+STATES = ("PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
+ORIGINS = ("operator", "schedule", "staging", "other")
+
+
+class TaskRun(db.Model):
+    __tablename__ = "task_runs"
+
+    # ``seq`` orders rows newest first for keyset paging; ``task_id`` is the Celery id.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    name: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="PENDING")
+    progress: Mapped[dict | None] = mapped_column(JSON)
+    args: Mapped[str | None] = mapped_column(Text)
+    kwargs: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    exception: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    queue: Mapped[str | None] = mapped_column(String(255))
+    retries: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    runtime: Mapped[float | None] = mapped_column(Float)
+    parent_id: Mapped[str | None] = mapped_column(String(64))
+    root_id: Mapped[str | None] = mapped_column(String(64))
+    retry_of: Mapped[str | None] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(16), nullable=False, default="other")
+    origin_ref: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+    __table_args__ = (
+        Index("ix_task_runs_state_seq", "state", "seq"),
+        Index("ix_task_runs_name_seq", "name", "seq"),
+        Index("ix_task_runs_origin_seq", "origin", "origin_ref", "seq"),
+        Index("ix_task_runs_created_at", "created_at"),
+        Index("ix_task_runs_parent_id", "parent_id"),
+        Index("ix_task_runs_root_id", "root_id"),
+        Index("ix_task_runs_retry_of", "retry_of"),
+    )
+
+
+def dialect_insert(session: Session):
+    name = session.get_bind().dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database {name!r}")
+    return insert
+
+
+def record_sent(
+    session: Session,
+    *,
+    task_id: str,
+    name: str,
+    args: str | None,
+    kwargs: str | None,
+    queue: str | None,
+    origin: str,
+    origin_ref: str | None = None,
+    retry_of: str | None = None,
+) -> TaskRun:
+    """Note a run the dashboard itself sent, with where it came from (before events arrive).
+
+    One upsert keyed by task id: the recorder may insert the same id at the same moment, and
+    neither write loses the other's columns (this one never touches the run's state).
+    """
+    if origin not in ORIGINS:
+        raise ValueError(f"unknown origin {origin!r}")
+    insert = dialect_insert(session)
+    now = utcnow()
+    values = {
+        "task_id": task_id,
+        "name": name,
+        "args": args,
+        "kwargs": kwargs,
+        "queue": queue,
+        "origin": origin,
+        "origin_ref": origin_ref,
+        "retry_of": retry_of,
+        "state": "PENDING",
+        "retries": 0,
+        "sent_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    statement = insert(TaskRun).values(**values)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["task_id"],
+        set_={
+            "name": excluded.name,
+            "args": excluded.args,
+            "kwargs": excluded.kwargs,
+            "queue": excluded.queue,
+            "origin": excluded.origin,
+            "origin_ref": excluded.origin_ref,
+            "retry_of": excluded.retry_of,
+            "sent_at": coalesce(TaskRun.sent_at, excluded.sent_at),
+            "updated_at": excluded.updated_at,
+        },
+    )
+    session.execute(statement)
+    session.commit()
+    return session.execute(
+        select(TaskRun).where(TaskRun.task_id == task_id).execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def coalesce(*columns):
+    return func.coalesce(*columns)
