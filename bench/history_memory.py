@@ -3,7 +3,7 @@
 Each side runs in its own fresh process (events generated lazily, so the stream itself holds
 no memory): Flower 2.x's ``EventsState`` (what ``celery flower`` keeps, default max_tasks
 100,000) and the recorder's batching path writing to the database. The recorder's process
-builds the app as ``flask --app wsgi:app history record`` does (``create_app()``); the schema
+builds the app as ``flask --app wsgi:app taskdeck record`` does (``create_app()``); the schema
 is migrated beforehand in another process, so the migration run is not counted.
 Run: .venv/bin/python bench/history_memory.py [--database sqlite|postgresql] [tasks]
 """

@@ -23,6 +23,7 @@ from werkzeug.exceptions import Forbidden, NotFound
 from . import config as config_module
 from . import errors, security
 from .celery_link import load_celery_app
+from .cli import add_commands
 from .extensions import babel, csrf, db, migrate
 from .redis_client import connect
 
@@ -77,13 +78,7 @@ dashboard = Dashboard(
 )
 
 
-def _register_commands() -> None:
-    from .portal.views import register_commands
-
-    register_commands(dashboard.cli)
-
-
-_register_commands()
+add_commands(dashboard.cli)
 
 
 def configure(app: Flask, overrides: dict | None = None) -> None:

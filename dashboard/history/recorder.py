@@ -1,6 +1,6 @@
 """The recorder process: Celery task events in, history rows out, in batches.
 
-Run it with ``flask --app wsgi:app history record``. One recorder is active at a time (a Redis
+Run it with ``flask --app wsgi:app taskdeck record``. One recorder is active at a time (a Redis
 lock); others stand by and take over within the lock's TTL.
 
 - Events are merged per task id (``merge.merge``: state precedence plus timestamps) and written

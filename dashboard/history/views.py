@@ -1,12 +1,10 @@
-"""Pages, JSON API and the recorder command of the history area."""
+"""Pages and JSON API of the history area."""
 
 from __future__ import annotations
 
 import re
-import signal
 
-import click
-from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -252,29 +250,3 @@ def api_delete(task_id: str):
     service.get_run(db.session, task_id)
     service.delete_runs(db.session, [task_id])
     return "", 204
-
-
-# ----------------------------------------------------------------- the recorder process
-
-
-@bp.cli.command("record")
-def record_command():
-    """Record Celery task events into the history (the Procfile's ``recorder``)."""
-    from .recorder import Recorder
-
-    stopping = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.append(True))
-    recorder = Recorder(current_app._get_current_object())
-    click.echo(f"recorder {recorder.owner}: recording task events (Ctrl-C stops)")
-    recorder.run(lambda: bool(stopping))
-    click.echo("recorder stopped")
-
-
-@bp.cli.command("reconcile")
-def reconcile_command():
-    """Fill unfinished and unknown runs from the result backend once, then exit."""
-    from .recorder import Recorder
-
-    written = Recorder(current_app._get_current_object()).reconcile(full=True)
-    click.echo(f"{written} runs updated from the result backend")

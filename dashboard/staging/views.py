@@ -1,4 +1,4 @@
-"""Pages, JSON API and the ``flask staging dispatch`` command of the staging area."""
+"""Pages and JSON API of the staging area."""
 
 from __future__ import annotations
 
@@ -332,17 +332,3 @@ def api_dispatcher():
 @mutation("operator", "staging.policy")
 def api_set_dispatcher():
     return jsonify(service.set_policy(get_redis(), _prefix(), json_body()).to_dict())
-
-
-# ---------------------------------------------------------------- command line
-
-
-@bp.cli.command("dispatch")
-def dispatch_command():
-    """Release the staging list into Celery under the policy set on the page (runs until stopped)."""
-    import logging
-
-    from .dispatcher import Dispatcher
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    Dispatcher(current_app._get_current_object()).run()

@@ -11,11 +11,11 @@ from tests.support.servers import BIN, ManagedProcess, wait_until
 
 
 class RecorderProcess(ManagedProcess):
-    """``flask --app wsgi:app history record`` against the test database; ready once it beats."""
+    """``flask --app wsgi:app taskdeck record`` against the test database; ready once it beats."""
 
     def __init__(self, database_url: str, key_prefix: str, log_path: Path, **settings: str):
         env = {**os.environ, "DATABASE_URL": database_url, "TASKDECK_KEY_PREFIX": key_prefix, **settings}
-        super().__init__([str(BIN / "flask"), "--app", "wsgi:app", "history", "record"], env, log_path)
+        super().__init__([str(BIN / "flask"), "--app", "wsgi:app", "taskdeck", "record"], env, log_path)
         self.key_prefix = key_prefix
 
     def start(self, redis_client) -> RecorderProcess:

@@ -41,10 +41,10 @@ def order(app, redis_client):
 
 
 class DispatcherProcess(ManagedProcess):
-    """``flask --app wsgi:app staging dispatch`` as a subprocess with the test's configuration."""
+    """``flask --app wsgi:app taskdeck dispatch`` as a subprocess with the test's configuration."""
 
     def __init__(self, env: dict[str, str], log_path: Path):
-        super().__init__([str(BIN / "flask"), "--app", "wsgi:app", "staging", "dispatch"], env, log_path)
+        super().__init__([str(BIN / "flask"), "--app", "wsgi:app", "taskdeck", "dispatch"], env, log_path)
 
     def start(self) -> DispatcherProcess:
         self.spawn()

@@ -1,0 +1,87 @@
+"""The dashboard's command line: one group, ``flask --app wsgi:app taskdeck ...``.
+
+``dispatch`` and ``record`` are the long-running processes of the Procfile; the others are
+one-off chores. Each command imports what it runs when it runs, so ``flask --help`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def add_commands(group: AppGroup) -> None:
+    """Attach every command to ``group`` (the dashboard blueprint's ``taskdeck`` group)."""
+    for command in (dispatch, record, reconcile, hash_password, prune_audit):
+        group.add_command(command)
+
+
+def _stop_on_signals() -> list[bool]:
+    """A flag list that SIGTERM and SIGINT append to, for loops that finish their step first."""
+    stopping: list[bool] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.append(True))
+    return stopping
+
+
+@click.command("dispatch")
+@with_appcontext
+def dispatch() -> None:
+    """Release the staging list into Celery under the policy set on the page (until stopped)."""
+    from .staging.dispatcher import Dispatcher
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    Dispatcher(current_app._get_current_object()).run()
+
+
+@click.command("record")
+@with_appcontext
+def record() -> None:
+    """Record Celery task events into the history (the Procfile's ``recorder``)."""
+    from .history.recorder import Recorder
+
+    stopping = _stop_on_signals()
+    recorder = Recorder(current_app._get_current_object())
+    click.echo(f"recorder {recorder.owner}: recording task events (Ctrl-C stops)")
+    recorder.run(lambda: bool(stopping))
+    click.echo("recorder stopped")
+
+
+@click.command("reconcile")
+@with_appcontext
+def reconcile() -> None:
+    """Fill unfinished and unknown runs from the result backend once, then exit."""
+    from .history.recorder import Recorder
+
+    written = Recorder(current_app._get_current_object()).reconcile(full=True)
+    click.echo(f"{written} runs updated from the result backend")
+
+
+@click.command("hash-password")
+@click.argument("user")
+@click.argument("role", type=click.Choice(["viewer", "operator", "admin"]))
+@click.password_option()
+def hash_password(user: str, role: str, password: str) -> None:
+    """Print an AUTH_BASIC_USERS entry for USER with ROLE."""
+    from werkzeug.security import generate_password_hash
+
+    click.echo(f"{user}:{role}:{generate_password_hash(password)}")
+
+
+@click.command("prune-audit")
+@with_appcontext
+def prune_audit() -> None:
+    """Delete audit rows older than AUDIT_RETENTION_DAYS, in batches."""
+    from .extensions import db
+    from .portal.service import prune_audit as prune
+
+    total = 0
+    while deleted := prune(db.session, current_app.config["AUDIT_RETENTION_DAYS"]):
+        total += deleted
+    click.echo(f"deleted {total} audit rows")
