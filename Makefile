@@ -62,8 +62,9 @@ test-postgres: setup
 	eval "$$(scripts/test-postgres start)"; trap 'scripts/test-postgres stop' EXIT; \
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS) $(POSTGRES_TESTS)
 
+# Style (ruff) and the architecture contracts in pyproject.toml (import-linter).
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 # Re-fetch the vendored JavaScript from the npm registry (see static/vendor/README.md).
 vendor:

@@ -25,7 +25,7 @@ def main(tasks: int = 40_000, kind: str = "sqlite") -> None:
 def run(app, url: str, tasks: int) -> None:
     from dashboard.core.runs import TaskRun
     from dashboard.extensions import db
-    from dashboard.history import service
+    from dashboard.history import store
     from dashboard.history.merge import RunUpdate
     from dashboard.history.recorder import Recorder
 
@@ -35,7 +35,7 @@ def run(app, url: str, tasks: int) -> None:
         sample = task_events(1_000, seed=11)
         started = time.perf_counter()
         for event in sample:
-            service.apply_updates(db.session, [RunUpdate.from_event(event)])
+            store.apply_updates(db.session, [RunUpdate.from_event(event)])
         baseline = len(sample) / (time.perf_counter() - started)
 
         recorder = Recorder(app)

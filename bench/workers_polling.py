@@ -81,9 +81,10 @@ def main() -> None:
     server = None
     try:
         from dashboard import create_app
+        from dashboard.core import inspect
         from dashboard.redis_client import get_celery, get_redis
         from dashboard.rendering import fragment_only
-        from dashboard.workers import service
+        from dashboard.workers import control, service
 
         app = create_app(
             {
@@ -113,7 +114,7 @@ def main() -> None:
                     direct_broadcasts[kind] += 1
             with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
                 futures = {
-                    k: pool.submit(service.inspect_direct, get_celery_app, k, timeout=options.timeout)
+                    k: pool.submit(inspect.inspect_direct, get_celery_app, k, timeout=options.timeout)
                     for k in kinds
                 }
                 return {k: f.result() for k, f in futures.items()}
@@ -136,7 +137,7 @@ def main() -> None:
             return fragment_only(
                 "workers/_content.html",
                 workers=listing,
-                commands=service.COMMANDS,
+                commands=control.COMMANDS,
                 flower_task_url=lambda _id: None,
                 flower_worker_url=lambda _h: None,
             )
@@ -154,9 +155,9 @@ def main() -> None:
         base_per_interval = {k: v / intervals for k, v in direct_broadcasts.items()}
 
         client = app.extensions["taskdeck_redis"]
-        before = {k: service.broadcast_count(client, PREFIX, k) for k in service.LIST_KINDS}
+        before = {k: inspect.broadcast_count(client, PREFIX, k) for k in service.LIST_KINDS}
         coalesced = poll(f"{server.url}/workers/", options.seconds, options.interval, options.pollers)
-        after = {k: service.broadcast_count(client, PREFIX, k) for k in service.LIST_KINDS}
+        after = {k: inspect.broadcast_count(client, PREFIX, k) for k in service.LIST_KINDS}
         co_per_interval = {k: (after[k] - before[k]) / intervals for k in service.LIST_KINDS}
 
         def line(label, latencies, per_interval):

@@ -25,14 +25,23 @@ def api_blueprint(name: str, import_name: str, area_prefix: str) -> Blueprint:
 
 
 def json_body() -> dict:
-    """The request's JSON object; an empty or missing body is an empty object."""
+    """The request's JSON object; an empty or missing body is an empty object.
+
+    Decoded with the dashboard's one JSON decoder: a member nested too deep is refused naming
+    it (422), where Python's own decoder would recurse into a RecursionError.
+    """
     from flask_babel import lazy_gettext as _l
 
     from .core.errors import DashboardError
+    from .core.json_text import MalformedJSON, decode_json
 
-    if not request.get_data():
+    body = request.get_data()
+    if not body:
         return {}
-    data = request.get_json(silent=True)
+    try:
+        data = decode_json(body, "body", members=1)
+    except MalformedJSON:
+        data = None
     if not isinstance(data, dict):
         raise DashboardError(_l("the request body must be a JSON object"))
     return data

@@ -12,23 +12,40 @@ routes only, never to the host's.
 
 from __future__ import annotations
 
-from importlib import import_module
-from pathlib import Path
-
 import redis
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, current_app, jsonify, make_response, render_template, request
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import Forbidden, NotFound
 
-from . import config as config_module
-from . import errors, security
-from .celery_link import load_celery_app
+from . import errors, health, i18n, metrics, polling, security
 from .cli import add_commands
-from .extensions import babel, csrf, db, migrate
-from .redis_client import connect
+from .display import duration, json_text, printable, reltime
+from .errors import is_api_request
+from .extensions import csrf
+from .history import views as history_views
+from .i18n import in_english
+from .overview import views as overview_views
+from .portal import views as portal_views
+from .portal.permissions import can, current_identity, load_identity
+from .queues import views as queues_views
+from .registry import views as registry_views
+from .schedules import views as schedules_views
+from .setup import ROOT, configure
+from .staging import views as staging_views
+from .workers import views as workers_views
 
-ROOT = Path(__file__).resolve().parent.parent
-AREAS = ("overview", "registry", "queues", "staging", "schedules", "history", "workers", "portal")
+# The areas' view modules, in the order their blueprints are registered.
+AREAS = (
+    overview_views,
+    registry_views,
+    queues_views,
+    staging_views,
+    schedules_views,
+    history_views,
+    workers_views,
+    portal_views,
+)
 
 # (endpoint, label, role needed to see it) in the order the navigation shows them.
 NAVIGATION = (
@@ -51,13 +68,10 @@ class Dashboard(Blueprint):
         prefix = (options.get("url_prefix") or "").rstrip("/")
         configure(app, options.get("config"))
         names = [self.name]
-        for area in AREAS:
-            module = import_module(f".{area}.views", __package__)
+        for module in AREAS:
             for bp in _blueprints_of(module):
                 app.register_blueprint(bp, url_prefix=prefix + (bp.url_prefix or ""))
                 names.append(bp.name)
-        from . import health, metrics
-
         app.register_blueprint(health.bp, url_prefix=prefix or None)
         app.register_blueprint(metrics.bp, url_prefix=prefix or None)
         names.append(metrics.bp.name)
@@ -81,54 +95,11 @@ dashboard = Dashboard(
 add_commands(dashboard.cli)
 
 
-def configure(app: Flask, overrides: dict | None = None) -> None:
-    """Read settings (host keys and ``overrides`` win over the environment) and attach extensions."""
-    instance_path = Path(app.instance_path)
-    settings = config_module.load(instance_path)
-    settings.update(overrides or {})
-    if "INSTANCE_PATH" in settings:
-        instance_path = Path(str(settings.pop("INSTANCE_PATH")))
-        app.instance_path = str(instance_path)
-    for key, value in settings.items():
-        if overrides and key in overrides:
-            app.config[key] = value
-        else:
-            app.config.setdefault(key, value)
-    config_module.finish(app.config, instance_path)
-    config_module.validate(app.config)
-    from .portal.service import AuthSettings
-
-    app.extensions["taskdeck_auth"] = AuthSettings.from_config(app.config)
-
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
-    csrf.init_app(app)
-    from .i18n import install, select_locale
-
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
-    babel.init_app(app, locale_selector=select_locale)
-    install(babel)
-    app.extensions["taskdeck_redis"] = connect(app.config["REDIS_URL"], app.config["REDIS_SENTINEL_MASTER"])
-    app.extensions["taskdeck_celery"] = load_celery_app(
-        app.config["CELERY_APP"],
-        app.config["CELERY_BROKER_URL"],
-        app.config["CELERY_RESULT_BACKEND"],
-        app.config["REDIS_SENTINEL_MASTER"],
-    )
-    from .core import runs as _runs  # noqa: F401 - registers tables
-    from .portal import models as _portal_models  # noqa: F401
-
-    security.install_proxy_fix(app)
-
-
 def attach_hooks(app: Flask, names: list[str]) -> None:
     """Identity, security headers, template globals and error pages for the blueprints ``names``.
 
     Hooks keyed by blueprint name run only for the dashboard's own routes, never a host app's.
     """
-    from . import i18n, polling
-    from .portal.permissions import can, load_identity
-
     # Globals (not context) so that imported macros see them too; the names are specific enough
     # not to disturb a host app's templates.
     app.jinja_env.globals.update(
@@ -140,10 +111,10 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
     )
     # Locale-aware display of numbers and datetimes (machine values stay in ``datetime=``).
     app.jinja_env.filters.update(number=i18n.number, localtime=i18n.localtime)
-    from .display import duration, reltime
-
     app.jinja_env.filters["reltime"] = reltime  # <time datetime title=exact>3 minutes ago</time>
     app.jinja_env.filters["duration"] = duration  # 3 hr 20 min, in the page's language
+    app.jinja_env.filters["json_text"] = json_text  # JSON for reading: plain text, always escaped
+    app.jinja_env.finalize = printable  # a lone surrogate in a value must not fail the page
 
     for name in names:
         if name.endswith("_api"):
@@ -162,12 +133,6 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
 
 def page_globals() -> dict:
     """What base.html needs besides the view's own context: navigation, identity, languages."""
-    from flask import current_app
-    from flask_babel import get_locale
-
-    from . import i18n
-    from .portal.permissions import can, current_identity
-
     return {
         "navigation": [n for n in NAVIGATION if can(n[2])],
         "identity": current_identity(),
@@ -183,12 +148,6 @@ def http_error_page(exc):
     """403 and 404 as the dashboard's own page in the operator's language, or a JSON error for the
     API (and for JSON clients); the standalone app also uses it for addresses nothing serves.
     """
-    from flask import jsonify, make_response, render_template, request
-    from flask_babel import gettext
-
-    from .errors import is_api_request
-    from .i18n import in_english
-
     forbidden = isinstance(exc, Forbidden)
     # A description given to abort() is ours (a lazy message); werkzeug's default is not shown.
     custom = exc.description if exc.description != type(exc).description else None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
+from .core.text import safe_json
 from .i18n import localtime
 
 
@@ -60,3 +62,30 @@ def duration(seconds: float | None) -> str:
     return " ".join(
         format_unit(value, f"duration-{unit}", length="short", locale=locale) for unit, value in shown
     )
+
+
+def json_text(value: object) -> str:
+    """A decoded JSON value (args, kwargs, a result, progress meta) as JSON text for reading.
+
+    A plain ``str``, unlike ``tojson``: Jinja's ``tojson`` marks its output safe and leaves ``"``
+    as it is, so inside a double-quoted attribute a value could close it and add attributes of
+    its own. Plain text is escaped in every context, and the builtin ``truncate`` cuts it before
+    escaping, so never inside an entity. Non-ASCII stays readable; lone surrogates become U+FFFD.
+    """
+    return safe_json(value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(value: object) -> object:
+    """Jinja's ``finalize``: every printed value as text that encodes as UTF-8.
+
+    A lone surrogate is valid in JSON, so it can arrive in args, notes and results, but it has no
+    UTF-8 form: printed as it is, one stored value would fail the whole page for every operator.
+    It is shown as U+FFFD, as storage does (dashboard/core/text.py); markup stays markup.
+    """
+    if isinstance(value, str) and _SURROGATE.search(value):
+        fixed = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return Markup(fixed) if isinstance(value, Markup) else fixed  # noqa: S704 - was markup already
+    return value

@@ -17,14 +17,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import heartbeat
+from .core.beat import beat_status
+from .core.broker import layout_for
+from .core.errors import DashboardError
+from .core.inspect import inspect_cached
 from .core.runs import TaskRun
 from .extensions import db
+from .history import keys as history_keys
 from .queues import service as queues
-from .redis_client import get_celery, get_redis
-from .schedules.service import beat_status
+from .redis_client import get_broker, get_celery, get_redis
 from .staging import service as staging
 from .timeutil import utcnow
-from .workers.service import inspect_cached
 
 bp = Blueprint("metrics", __name__)
 
@@ -32,9 +35,18 @@ bp = Blueprint("metrics", __name__)
 class DashboardCollector:
     """Reads the current state once per scrape."""
 
-    def __init__(self, client: redis.Redis, session: Session, celery_app, prefix: str, timeout: float):
+    def __init__(
+        self,
+        client: redis.Redis,
+        session: Session,
+        celery_app,
+        prefix: str,
+        timeout: float,
+        broker: redis.Redis | None = None,
+    ):
         self.client, self.session, self.celery_app = client, session, celery_app
         self.prefix, self.timeout = prefix, timeout
+        self.broker = broker  # the broker's Redis, often the same client; None when it is not Redis
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily(
@@ -70,6 +82,24 @@ class DashboardCollector:
             "taskdeck_runs_failed_last_hour", "Runs that failed in the last hour", value=failed
         )
 
+    def _queues(self, active_queues: dict[str, list]) -> Iterator[GaugeMetricFamily]:
+        """Depth per queue and priority step, read from the broker in its own key layout."""
+        if self.broker is None:
+            return  # not a Redis broker: nothing to count
+        try:
+            layout = layout_for(self.celery_app)
+            summaries = queues.list_queues(self.broker, layout, self.celery_app, active_queues)
+        except redis.RedisError:
+            return  # a broker apart from the dashboard's Redis may be away on its own
+        depth = GaugeMetricFamily("taskdeck_queue_messages", "Messages waiting", labels=["queue", "priority"])
+        consumers = GaugeMetricFamily("taskdeck_queue_consumers", "Workers consuming", labels=["queue"])
+        for summary in summaries:
+            for step, length in summary.lengths.items():
+                depth.add_metric([summary.name, str(step)], length)
+            consumers.add_metric([summary.name], len(summary.consumers))
+        yield depth
+        yield consumers
+
     def _redis_side(self) -> Iterator[GaugeMetricFamily]:
         active = inspect_cached(
             self.client, self.prefix, self.celery_app, "active_queues", timeout=self.timeout, max_age=10
@@ -77,15 +107,7 @@ class DashboardCollector:
         yield GaugeMetricFamily(
             "taskdeck_workers_answering", "Workers in the last inspect reply", value=len(active.replies)
         )
-        layout = queues.layout_for(self.celery_app)
-        depth = GaugeMetricFamily("taskdeck_queue_messages", "Messages waiting", labels=["queue", "priority"])
-        consumers = GaugeMetricFamily("taskdeck_queue_consumers", "Workers consuming", labels=["queue"])
-        for summary in queues.list_queues(self.client, layout, self.celery_app, active.replies):
-            for step, length in summary.lengths.items():
-                depth.add_metric([summary.name, str(step)], length)
-            consumers.add_metric([summary.name], len(summary.consumers))
-        yield depth
-        yield consumers
+        yield from self._queues(active.replies)
         yield GaugeMetricFamily(
             "taskdeck_staged_items",
             "Items in the staging list",
@@ -103,6 +125,12 @@ class DashboardCollector:
         for kind in heartbeat.KINDS:
             alive.add_metric([kind], len(heartbeat.alive(self.client, self.prefix, kind)))
         yield alive
+        skipped = self.client.hget(history_keys.skipped_records(self.prefix), "count")
+        yield GaugeMetricFamily(
+            "taskdeck_history_skipped_records",
+            "Run updates the recorder could not store and skipped (a count that only grows)",
+            value=int(skipped or 0),
+        )
         yield GaugeMetricFamily(
             "taskdeck_beat_lock_held",
             "1 when a beat holds the scheduling lock",
@@ -114,9 +142,18 @@ class DashboardCollector:
 def metrics() -> Response:
     registry = CollectorRegistry(auto_describe=False)
     config = current_app.config
+    try:
+        broker = get_broker()
+    except DashboardError:
+        broker = None
     registry.register(
         DashboardCollector(
-            get_redis(), db.session, get_celery(), config["TASKDECK_KEY_PREFIX"], config["INSPECT_TIMEOUT"]
+            get_redis(),
+            db.session,
+            get_celery(),
+            config["TASKDECK_KEY_PREFIX"],
+            config["INSPECT_TIMEOUT"],
+            broker=broker,
         )
     )
     response = Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,40 +1,16 @@
-"""One Redis connection pool per process, built from ``REDIS_URL``.
+"""The app's Redis client and managed Celery app, as the app factory attached them.
 
-``REDIS_URL`` may be ``redis://``, ``rediss://`` (TLS; ``?ssl_cert_reqs=...`` etc. as redis-py
-reads them) or, for Redis Sentinel, kombu's form ``sentinel://[:password@]host:port/db`` with
-several sentinels joined by ``;`` and the master's name in ``REDIS_SENTINEL_MASTER``.
+The clients themselves are built in :mod:`dashboard.core.broker` (one per URL per process).
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 import redis
+from celery import Celery
 from flask import current_app
-from redis.sentinel import Sentinel
 
-TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
-
-
-def connect(url: str, sentinel_master: str | None = None) -> redis.Redis:
-    """A client that fails within seconds instead of hanging when Redis is away."""
-    if url.startswith("sentinel://"):
-        return _sentinel_master(url, sentinel_master)
-    return redis.Redis.from_url(url, health_check_interval=30, **TIMEOUTS)
-
-
-def _sentinel_master(url: str, master: str | None) -> redis.Redis:
-    if not master:
-        raise ValueError("a sentinel:// REDIS_URL needs REDIS_SENTINEL_MASTER (the monitored master's name)")
-    nodes, password, db = [], None, 0
-    for part in url.split(";"):
-        parsed = urlparse(part.strip())
-        nodes.append((parsed.hostname or "127.0.0.1", parsed.port or 26379))
-        password = password or parsed.password
-        if parsed.path.strip("/").isdigit():
-            db = int(parsed.path.strip("/"))
-    sentinel = Sentinel(nodes, sentinel_kwargs={**TIMEOUTS, "password": password}, **TIMEOUTS)
-    return sentinel.master_for(master, db=db, password=password)
+from .core.broker import broker_for, broker_master, same_server
+from .core.inspect import inspect_limits as limits_from_config
 
 
 def get_redis() -> redis.Redis:
@@ -42,12 +18,27 @@ def get_redis() -> redis.Redis:
     return current_app.extensions["taskdeck_redis"]
 
 
-def get_celery():
+def get_celery() -> Celery:
     """The managed Celery app (inside an app context)."""
     return current_app.extensions["taskdeck_celery"]
 
 
-def inspect_limits() -> dict[str, float]:
-    """``timeout`` and ``max_age`` for the shared inspect cache, as every caller passes them."""
+def get_broker() -> redis.Redis:
+    """The managed app's Redis broker (the dashboard's own client when they are the same server)."""
     config = current_app.config
-    return {"timeout": config["INSPECT_TIMEOUT"], "max_age": config["WORKERS_CACHE_SECONDS"]}
+    if config["CELERY_BROKER_URL"] == config["REDIS_URL"]:
+        return get_redis()
+    return broker_for(get_celery(), config["REDIS_SENTINEL_MASTER"])
+
+
+def broker_on_dashboard_redis() -> bool:
+    """True when the managed app's broker is the dashboard's own Redis server and database."""
+    config = current_app.config
+    master = config["REDIS_SENTINEL_MASTER"]
+    broker_master_name = broker_master(get_celery(), master)
+    return same_server(config["REDIS_URL"], config["CELERY_BROKER_URL"], master, broker_master_name)
+
+
+def inspect_limits() -> dict[str, float]:
+    """``timeout``, ``max_age`` and ``alive_within`` of the shared inspect cache, as callers pass them."""
+    return limits_from_config(current_app.config)

@@ -219,6 +219,22 @@ def celery_app(redis_server):
     return load_celery_app("celery_app:app", redis_server.url, redis_server.url)
 
 
+@pytest.fixture
+def declare_queue(celery_app, monkeypatch):
+    """``declare_queue(name)`` adds a queue to the app's ``task_queues`` (undone after the test) and
+    returns its name: runs, staged items and schedules may only target queues the app configures
+    (or live workers consume)."""
+    from kombu import Queue
+
+    def declare(name: str) -> str:
+        queues = list(celery_app.conf.task_queues or ())
+        if name not in {getattr(queue, "name", queue) for queue in queues}:
+            monkeypatch.setitem(celery_app.conf, "task_queues", [*queues, Queue(name)])
+        return name
+
+    return declare
+
+
 @pytest.fixture(scope="session")
 def celery_worker(celery_app, tmp_path_factory):
     """One real prefork worker for the session, consuming the ``celery`` and ``reports`` queues."""

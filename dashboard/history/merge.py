@@ -16,7 +16,11 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 
+from ..core.text import safe_field, safe_json, safe_text
+
 VALUE_LIMIT = 65536  # characters kept of args, kwargs, result, exception and traceback
+NAME_SIZE = 255  # the String columns: name, worker, queue
+ID_SIZE = 64  # parent_id, root_id
 
 RANK = {
     "PENDING": 0,
@@ -44,13 +48,18 @@ EVENT_STATES = {
 
 
 def bounded(value: object, limit: int = VALUE_LIMIT) -> str | None:
-    """Text of ``value`` cut to ``limit`` characters, saying how much was cut."""
+    """Storable text of ``value`` (dashboard.core.text): a string as it is, anything else as JSON."""
     if value is None:
         return None
-    text = value if isinstance(value, str) else json.dumps(value, default=repr, ensure_ascii=False)
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"\n… [{len(text) - limit} more characters not stored]"
+    return safe_text(value, limit) if isinstance(value, str) else safe_json(value, limit)
+
+
+def storable_json(value: object) -> object:
+    """``value`` as data the JSON column always takes: safe_json's text read back, or its cut text."""
+    text = safe_json(value)
+    if len(text) <= VALUE_LIMIT:
+        return json.loads(text)
+    return {"info": safe_json(value, VALUE_LIMIT)}
 
 
 def _at(timestamp: object) -> datetime | None:
@@ -144,17 +153,18 @@ class RunUpdate:
         if not task_id or kind not in EVENT_STATES:
             return None
         state = EVENT_STATES[kind]
-        update = cls(task_id=str(task_id), state=state, at=_at(event.get("timestamp")))
-        update.name = event.get("name")
+        # The id keeps its length: cut, it would name another run (a too long one is skipped).
+        update = cls(task_id=safe_text(task_id), state=state, at=_at(event.get("timestamp")))
+        update.name = safe_field(event.get("name"), NAME_SIZE)
         update.args = bounded(event.get("args"))
         update.kwargs = bounded(event.get("kwargs"))
-        update.queue = event.get("queue") or event.get("routing_key")
+        update.queue = safe_field(event.get("queue") or event.get("routing_key"), NAME_SIZE)
         if kind != "task-sent":
-            update.worker = event.get("hostname")
+            update.worker = safe_field(event.get("hostname"), NAME_SIZE)
         if event.get("retries") is not None:
             update.retries = int(event["retries"])
-        update.parent_id = event.get("parent_id")
-        update.root_id = event.get("root_id")
+        update.parent_id = safe_field(event.get("parent_id"), ID_SIZE)
+        update.root_id = safe_field(event.get("root_id"), ID_SIZE)
         if kind == "task-succeeded":
             update.result = bounded(event.get("result"))
             if event.get("runtime") is not None:
@@ -183,20 +193,22 @@ class RunUpdate:
         # The backend timestamps only ready states; a PROGRESS/STARTED record carries no time, so
         # it may move a run forward within its attempt but never decides between attempts.
         at = (_at(meta.get("date_done")) or seen_at) if status in FINAL else None
-        update = cls(task_id=task_id, state=status, at=at, complete=True)
-        update.name = meta.get("name")
+        update = cls(task_id=safe_text(task_id), state=status, at=at, complete=True)
+        update.name = safe_field(meta.get("name"), NAME_SIZE)
         if meta.get("args") is not None:
-            update.args = bounded(json.dumps(meta["args"], default=repr, ensure_ascii=False))
+            update.args = safe_json(meta["args"], VALUE_LIMIT)
         if meta.get("kwargs") is not None:
-            update.kwargs = bounded(json.dumps(meta["kwargs"], default=repr, ensure_ascii=False))
-        update.worker = meta.get("worker")
-        update.queue = meta.get("queue")
+            update.kwargs = safe_json(meta["kwargs"], VALUE_LIMIT)
+        update.worker = safe_field(meta.get("worker"), NAME_SIZE)
+        update.queue = safe_field(meta.get("queue"), NAME_SIZE)
         if meta.get("retries") is not None:
             update.retries = int(meta["retries"])
-        update.parent_id = meta.get("parent_id")
+        update.parent_id = safe_field(meta.get("parent_id"), ID_SIZE)
         result = meta.get("result")
         if status == "PROGRESS":
-            update.progress = {"meta": result if isinstance(result, dict) else {"info": result}}
+            update.progress = {
+                "meta": storable_json(result if isinstance(result, dict) else {"info": result})
+            }
         elif status in ("FAILURE", "RETRY", "REVOKED") and isinstance(result, dict) and "exc_type" in result:
             message = result.get("exc_message")
             if isinstance(message, list | tuple) and len(message) == 1:
@@ -204,7 +216,7 @@ class RunUpdate:
             update.exception = bounded(f"{result['exc_type']}({message!r})")
             update.traceback = bounded(meta.get("traceback"))
         elif status == "SUCCESS":
-            update.result = bounded(json.dumps(result, default=repr, ensure_ascii=False))
+            update.result = safe_json(result, VALUE_LIMIT)
         return update
 
 

@@ -13,28 +13,61 @@ lock); others stand by and take over within the lock's TTL.
   backend; with a Redis backend, results of runs never heard of (sent and finished while the
   recorder was down) are added too.
 - Retention: runs older than ``HISTORY_RETENTION_DAYS`` are deleted in batches, hourly.
+- Unstorable records: a batch that fails is tried once more, then update by update; an update
+  that still fails is set aside, logged and counted in Redis (``keys.skipped_records``), so one
+  bad record never holds up the ones after it. While the database itself is away (connection
+  errors), nothing is set aside: the batch waits for the next flush.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
 from collections.abc import Callable, Iterable
 
+import redis
 from flask import Flask
+from sqlalchemy import exc as sa_exc
 
 from .. import heartbeat
+from ..core.text import safe_field, safe_text
 from ..extensions import db
 from ..redis_client import get_celery, get_redis
 from ..timeutil import utcnow
-from . import keys, service
+from . import keys, store
 from .merge import FINAL, RunUpdate
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
-LOCK_TTL_MS = 10_000
+LOCK_TTL_SECONDS = 10.0
+SKIP_REASON_LIMIT = 500  # characters of the error kept per skipped update
+SKIPPED_RECENT = 20  # skipped updates listed in Redis
+SET_ASIDE_LIMIT = 10_000  # run ids this process no longer re-reads from the backend
+
+
+def database_away(error: BaseException) -> bool:
+    """True when ``error`` says the database cannot be reached, not that a record is bad."""
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+
+
+def note_skipped(client: redis.Redis, prefix: str, task_id: str, reason: str) -> None:
+    """Count one skipped update in Redis and list it among the last ones (one MULTI/EXEC)."""
+    at = utcnow().isoformat()
+    task_id = safe_field(task_id, 200) or ""
+    reason = safe_text(reason, SKIP_REASON_LIMIT)
+    pipe = client.pipeline(transaction=True)
+    pipe.hincrby(keys.skipped_records(prefix), "count", 1)
+    pipe.hset(
+        keys.skipped_records(prefix), mapping={"last_task_id": task_id, "last_reason": reason, "last_at": at}
+    )
+    pipe.lpush(keys.skipped_recent(prefix), json.dumps({"task_id": task_id, "reason": reason, "at": at}))
+    pipe.ltrim(keys.skipped_recent(prefix), 0, SKIPPED_RECENT - 1)
+    pipe.execute()
 
 
 def fetch_metas(backend, task_ids: Iterable[str]) -> dict[str, dict]:
@@ -92,15 +125,24 @@ class Recorder:
         self.first_pending_at = 0.0
         self.events = 0
         self.written = 0
+        self.skipped = 0
+        self.set_aside: dict[str, None] = {}  # ids skipped here: reconciliation leaves them be
         self.owner = heartbeat.instance_id()
+        self.lock = keys.recorder_leader(
+            app.extensions["taskdeck_redis"], self.prefix, self.owner, LOCK_TTL_SECONDS
+        )
         self._due: dict[str, float] = {}
 
     # -- the batching path (also driven directly by the benchmark and the tests)
 
     def handle(self, event: dict) -> None:
         """Take one Celery event; flushes when the batch is full."""
-        update = RunUpdate.from_event(event)
         self.events += 1
+        try:
+            update = RunUpdate.from_event(event)
+        except Exception as error:  # e.g. retries or a timestamp that is no number
+            self._skip(str(event.get("uuid", "?")), error)
+            return
         if update is None:
             return
         if not self.pending:
@@ -122,18 +164,69 @@ class Recorder:
                 except Exception as exc:  # backend away: the event values are kept
                     log.warning("could not read final values from the result backend: %s", exc)
                     metas = {}
-                now = utcnow()
-                updates.extend(
-                    u for u in (RunUpdate.from_backend(t, m, now) for t, m in metas.items()) if u is not None
-                )
-        try:
-            written = service.apply_updates(db.session, updates)
-        except Exception:
-            db.session.rollback()
-            self.pending = updates + self.pending  # try again at the next flush
-            raise
+                updates.extend(self._backend_updates(metas))
+        written = self.store(updates)
         self.written += written
         return written
+
+    def store(self, updates: list[RunUpdate]) -> int:
+        """Write ``updates``: as one batch, tried twice, then one by one, setting aside what fails.
+
+        When the database is away the updates go back to ``pending`` and the error is raised.
+        """
+        for attempt in (1, 2):
+            try:
+                return store.apply_updates(db.session, updates)
+            except Exception as error:
+                db.session.rollback()
+                if database_away(error):
+                    self.pending = updates + self.pending  # try again at the next flush
+                    raise
+                log.warning(
+                    "recorder: a batch of %s updates failed (try %s): %s",
+                    len(updates),
+                    attempt,
+                    safe_text(str(error), SKIP_REASON_LIMIT),
+                )
+        written = 0
+        for index, update in enumerate(updates):
+            try:
+                written += store.apply_updates(db.session, [update])
+            except Exception as error:
+                db.session.rollback()
+                if database_away(error):
+                    self.pending = updates[index:] + self.pending
+                    raise
+                self._skip(update.task_id, error)
+        return written
+
+    def _skip(self, task_id: str, error: BaseException) -> None:
+        cause = getattr(error, "orig", None) or error  # the driver's words, without SQL and parameters
+        reason = safe_text(f"{type(cause).__name__}: {cause}", SKIP_REASON_LIMIT)
+        self.skipped += 1
+        self.set_aside[task_id] = None
+        while len(self.set_aside) > SET_ASIDE_LIMIT:
+            del self.set_aside[next(iter(self.set_aside))]
+        log.error(
+            "recorder: skipped an update of run %s it cannot store: %s", safe_field(task_id, 200), reason
+        )
+        try:
+            note_skipped(get_redis(), self.prefix, task_id, reason)
+        except redis.RedisError as redis_error:  # the count is lost, the log line above stays
+            log.warning("recorder: could not count the skipped update: %s", redis_error)
+
+    def _backend_updates(self, metas: dict[str, dict]) -> list[RunUpdate]:
+        now = utcnow()
+        updates = []
+        for task_id, meta in metas.items():
+            try:
+                update = RunUpdate.from_backend(task_id, meta, now)
+            except Exception as error:  # a record no update can be made of
+                self._skip(task_id, error)
+                continue
+            if update is not None:
+                updates.append(update)
+        return updates
 
     def flush_due(self) -> None:
         if self.pending and time.monotonic() - self.first_pending_at >= self.flush_seconds:
@@ -142,14 +235,12 @@ class Recorder:
     # -- reading the result backend
 
     def _apply_backend(self, task_ids: Iterable[str], *, only_known: bool = False) -> int:
-        metas = fetch_metas(get_celery().backend, task_ids)
-        now = utcnow()
-        updates = [RunUpdate.from_backend(t, m, now) for t, m in metas.items()]
-        return service.apply_updates(db.session, [u for u in updates if u is not None])
+        metas = fetch_metas(get_celery().backend, [t for t in task_ids if t not in self.set_aside])
+        return self.store(self._backend_updates(metas))
 
     def poll_progress(self) -> int:
         """Refresh STARTED/PROGRESS runs from the backend (PROGRESS has no event)."""
-        ids = service.unfinished_ids(db.session, states=("STARTED", "PROGRESS"), limit=500)
+        ids = store.unfinished_ids(db.session, states=("STARTED", "PROGRESS"), limit=500)
         db.session.rollback()
         return self._apply_backend(ids) if ids else 0
 
@@ -157,14 +248,14 @@ class Recorder:
         """Complete unfinished runs from the backend; ``full`` also adds runs never heard of."""
         self.flush()
         written = 0
-        ids = service.unfinished_ids(db.session, limit=5000)
+        ids = store.unfinished_ids(db.session, limit=5000)
         db.session.rollback()
         for start in range(0, len(ids), 500):
             written += self._apply_backend(ids[start : start + 500])
         if full:
             backend = get_celery().backend
             for chunk in scan_backend_ids(backend):
-                unknown = set(chunk) - service.known_ids(db.session, chunk)
+                unknown = set(chunk) - store.known_ids(db.session, chunk)
                 db.session.rollback()
                 if unknown:
                     written += self._apply_backend(sorted(unknown))
@@ -176,7 +267,7 @@ class Recorder:
         from datetime import timedelta
 
         cutoff = utcnow() - timedelta(days=self.retention_days)
-        return service.delete_older_than(db.session, cutoff)
+        return store.delete_older_than(db.session, cutoff)
 
     # -- the process
 
@@ -202,6 +293,7 @@ class Recorder:
                 "events": self.events,
                 "written": self.written,
                 "pending": len(self.pending),
+                "skipped": self.skipped,
             },
         )
 
@@ -211,7 +303,7 @@ class Recorder:
         owned = [True]
 
         def renew() -> None:
-            owned[0] = keys.acquire_lock(get_redis(), self.prefix, self.owner, LOCK_TTL_MS)
+            owned[0] = self.lock.hold()
             self.beat(owned[0])
 
         self._every("heartbeat", HEARTBEAT_SECONDS, renew)
@@ -226,7 +318,7 @@ class Recorder:
         client = get_redis()
         try:
             while not should_stop():
-                if not keys.acquire_lock(client, self.prefix, self.owner, LOCK_TTL_MS):
+                if not self.lock.hold():
                     self.beat(False)
                     time.sleep(HEARTBEAT_SECONDS)
                     continue
@@ -240,7 +332,7 @@ class Recorder:
             try:
                 self.flush()
             finally:
-                keys.release_lock(client, self.prefix, self.owner)
+                self.lock.release()
                 heartbeat.stop(client, self.prefix, "recorder", self.owner)
 
     def _consume(self, should_stop: Callable[[], bool]) -> None:

@@ -1,147 +1,24 @@
-"""History service: recording runs, finding them, and acting on them (no request objects here)."""
+"""Finding recorded runs: filters, keyset pages, one run and its relatives (no request objects here)."""
 
 from __future__ import annotations
 
-import ast
-import json
-import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from celery import Celery
-from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import String, any_, bindparam, delete, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ..core.errors import DashboardError, NotFound, Unprocessable, reason
-from ..core.runs import ORIGINS, STATES, TaskRun, coalesce, dialect_insert, record_sent
+from ..core.errors import NotFound, Unprocessable
+from ..core.runs import ORIGINS, STATES, TaskRun
 from ..timeutil import as_utc, utcnow
-from .merge import FINAL, UNFINISHED, RunState, RunUpdate, merge
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 BULK_LIMIT = 1000  # most runs one bulk action touches
 DISPLAY_LIMIT = 2000  # characters of a value shown on a page; the rest is downloadable
 DOWNLOADABLE = ("args", "kwargs", "result", "exception", "traceback")
-
-
-_MERGED = tuple(f.name for f in fields(RunState))
-_CHUNK = 400  # ids per IN (...) query, well under SQLite's parameter limit
-
-
-def _rows_by_ids(session: Session, columns: list, task_ids: Iterable[str]) -> Iterator:
-    """Rows of ``columns`` for the known ids among ``task_ids``, found by the unique index.
-
-    SQLite: ``IN (...)`` chunks under its parameter limit. PostgreSQL: the whole batch as one
-    array parameter (``task_id = ANY(%s)``), run unprepared on the session's connection. A
-    prepared statement (psycopg prepares a query after its fifth use) keeps a generic plan, and
-    one made while the table was nearly empty is a sequential scan that stays until the next
-    autoanalyze: the recorder's reads then grow with the table. Planned each time, the read
-    always uses the index (planning it costs a fraction of a millisecond per batch).
-    """
-    ids = list(task_ids)
-    if not ids:
-        return
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        from psycopg.rows import namedtuple_row
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        query = select(*columns).where(TaskRun.task_id == any_(bindparam("task_ids", type_=ARRAY(String))))
-        sql = str(query.compile(dialect=connection.dialect))
-        driver = connection.connection.driver_connection
-        with driver.cursor(row_factory=namedtuple_row) as cursor:
-            cursor.execute(sql, {"task_ids": ids}, prepare=False)
-            yield from cursor
-        return
-    for start in range(0, len(ids), _CHUNK):
-        yield from session.execute(select(*columns).where(TaskRun.task_id.in_(ids[start : start + _CHUNK])))
-
-
-def load_states(session: Session, task_ids: Iterable[str]) -> dict[str, RunState]:
-    """The stored merge-relevant state of each known id."""
-    columns = [getattr(TaskRun, name) for name in _MERGED]
-    return {row.task_id: RunState.from_row(row) for row in _rows_by_ids(session, columns, task_ids)}
-
-
-def apply_updates(session: Session, updates: Iterable[RunUpdate]) -> int:
-    """Merge a batch of updates into the table in one transaction; returns the rows written.
-
-    Reads the affected rows once, merges in memory in arrival order (merge() decides what
-    wins), then writes every changed row with one upsert statement. The upsert never writes
-    the origin columns, which belong to ``record_sent``.
-    """
-    updates = [u for u in updates if u is not None]
-    if not updates:
-        return 0
-    known = load_states(session, {u.task_id for u in updates})
-    merged: dict[str, RunState] = dict(known)
-    for item in updates:
-        merged[item.task_id] = merge(merged.get(item.task_id), item)
-    changed = [state for task_id, state in merged.items() if known.get(task_id) != state]
-    if not changed:
-        session.rollback()
-        return 0
-    now = utcnow()
-    rows = []
-    for state in changed:
-        row = state.as_row()
-        row["state"] = row["state"] or "PENDING"
-        row["created_at"] = now
-        row["updated_at"] = now
-        row["origin"] = "other"
-        rows.append(row)
-    insert = dialect_insert(session)
-    statement = insert(TaskRun.__table__)  # Core executemany: no ORM bookkeeping per row
-    excluded = statement.excluded
-    set_ = {name: getattr(excluded, name) for name in _MERGED if name != "task_id"}
-    for name in ("name", "args", "kwargs", "queue"):
-        # A concurrent record_sent may have written these since we read the row: keep them
-        # unless this batch brought a value.
-        set_[name] = coalesce(getattr(excluded, name), getattr(TaskRun.__table__.c, name))
-    set_["updated_at"] = excluded.updated_at
-    session.connection().execute(statement.on_conflict_do_update(index_elements=["task_id"], set_=set_), rows)
-    session.commit()
-    return len(rows)
-
-
-def unfinished_ids(session: Session, *, states: Iterable[str] = UNFINISHED, limit: int = 500) -> list[str]:
-    """Ids of the newest runs not yet in a final state."""
-    query = (
-        select(TaskRun.task_id)
-        .where(TaskRun.state.in_(list(states)))
-        .order_by(TaskRun.seq.desc())
-        .limit(limit)
-    )
-    return list(session.scalars(query))
-
-
-def known_ids(session: Session, task_ids: Iterable[str]) -> set[str]:
-    return {row.task_id for row in _rows_by_ids(session, [TaskRun.task_id], task_ids)}
-
-
-def delete_older_than(session: Session, cutoff: datetime, *, batch: int = 5000) -> int:
-    """Delete runs created before ``cutoff``, ``batch`` rows per transaction; returns the count."""
-    total = 0
-    while True:
-        seqs = list(
-            session.scalars(
-                select(TaskRun.seq).where(TaskRun.created_at < cutoff).order_by(TaskRun.seq).limit(batch)
-            )
-        )
-        if not seqs:
-            session.commit()
-            return total
-        session.execute(delete(TaskRun).where(TaskRun.seq.in_(seqs)))
-        session.commit()
-        total += len(seqs)
-        if len(seqs) < batch:
-            return total
-
-
-# --------------------------------------------------------------------------- finding
 
 
 def _parse_time(value: str, field_name: str) -> datetime:
@@ -367,163 +244,6 @@ def progress_percent(run: TaskRun) -> int | None:
     if total <= 0:
         return None
     return int(max(0.0, min(100.0, 100.0 * current / total)))
-
-
-# --------------------------------------------------------------------------- acting
-
-
-def _decode_arguments(text: str | None, empty: object, what: str) -> object:
-    if text in (None, ""):
-        return empty
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
-        raise Unprocessable(
-            _l("the stored %(field)s cannot be sent again (only a shortened repr was recorded)", field=what),
-            field=what,
-        ) from exc
-
-
-def original_arguments(celery_app: Celery, run: TaskRun) -> tuple[list, dict]:
-    """The run's exact args/kwargs: from the result backend when it kept them, else the history."""
-    try:
-        meta = celery_app.backend.get_task_meta(run.task_id)
-    except Exception:  # backend away or without extended results: fall back to the stored text
-        meta = {}
-    if isinstance(meta.get("args"), list | tuple) and isinstance(meta.get("kwargs"), dict):
-        return list(meta["args"]), dict(meta["kwargs"])
-    args = _decode_arguments(run.args, [], "args")
-    kwargs = _decode_arguments(run.kwargs, {}, "kwargs")
-    if isinstance(args, tuple):
-        args = list(args)
-    if not isinstance(args, list) or not isinstance(kwargs, dict):
-        raise Unprocessable(_l("the stored arguments are not a list and a mapping"), field="args")
-    return args, kwargs
-
-
-def retry_run(session: Session, celery_app: Celery, task_id: str) -> TaskRun:
-    """Send the run's task again (same args, kwargs, queue) under a new id linked to the old one."""
-    run = get_run(session, task_id)
-    if not run.name:
-        raise Unprocessable(_l("the run's task name is not known yet"), field="task_id")
-    args, kwargs = original_arguments(celery_app, run)
-    new_id = str(uuid.uuid4())
-    options = {"queue": run.queue} if run.queue else {}
-    # Record first, so the new run carries its origin even if its events arrive before we return.
-    record_sent(
-        session,
-        task_id=new_id,
-        name=run.name,
-        args=json.dumps(args, default=repr),
-        kwargs=json.dumps(kwargs, default=repr),
-        queue=run.queue,
-        origin="operator",
-        retry_of=run.task_id,
-    )
-    try:
-        celery_app.send_task(run.name, args=args, kwargs=kwargs, task_id=new_id, **options)
-    except Exception as exc:
-        session.execute(delete(TaskRun).where(TaskRun.task_id == new_id))
-        session.commit()
-        raise DashboardError(
-            _l("could not send %(task)s: %(error)s", task=run.name, error=f"{type(exc).__name__}: {exc}")
-        ) from exc
-    return get_run(session, new_id)
-
-
-ALREADY_FINISHED = _l("already finished")
-
-
-@dataclass
-class BulkOutcome:
-    done: list[str] = field(default_factory=list)
-    refused: dict[str, object] = field(default_factory=dict)  # task id -> why (a lazy message)
-
-    def summary(self, action: str) -> str:
-        """What happened, in the current language: ``action`` is retry, revoke, terminate or delete."""
-        count = len(self.done)
-        done = {
-            "retry": lambda: ngettext("Retried %(num)s run", "Retried %(num)s runs", count),
-            "revoke": lambda: ngettext("Revoked %(num)s run", "Revoked %(num)s runs", count),
-            "terminate": lambda: ngettext("Terminated %(num)s run", "Terminated %(num)s runs", count),
-            "delete": lambda: ngettext("Deleted %(num)s run", "Deleted %(num)s runs", count),
-        }[action]()
-        if not self.refused:
-            return done
-        return gettext(
-            "%(done)s; %(count)s refused (%(reason)s)",
-            done=done,
-            count=len(self.refused),
-            reason=str(next(iter(self.refused.values()))),
-        )
-
-
-def _bounded_ids(task_ids: Iterable[str]) -> list[str]:
-    ids = list(dict.fromkeys(str(t)[:64] for t in task_ids if t))
-    if not ids:
-        raise DashboardError(_l("select at least one run"), field="task_id")
-    if len(ids) > BULK_LIMIT:
-        raise DashboardError(_l("at most %(limit)s runs per action", limit=BULK_LIMIT), field="task_id")
-    return ids
-
-
-def retry_runs(session: Session, celery_app: Celery, task_ids: Iterable[str]) -> BulkOutcome:
-    outcome = BulkOutcome()
-    for task_id in _bounded_ids(task_ids):
-        try:
-            outcome.done.append(retry_run(session, celery_app, task_id).task_id)
-        except DashboardError as exc:
-            outcome.refused[task_id] = reason(exc)
-    return outcome
-
-
-def failed_ids(session: Session, filters: Filters, *, limit: int = BULK_LIMIT) -> list[str]:
-    """Ids of the FAILURE runs matching ``filters`` (newest first, at most ``limit``)."""
-    query = (
-        select(TaskRun.task_id)
-        .where(*filters.clauses(), TaskRun.state == "FAILURE")
-        .order_by(TaskRun.seq.desc())
-        .limit(limit)
-    )
-    return list(session.scalars(query))
-
-
-def revoke_runs(
-    session: Session, celery_app: Celery, task_ids: Iterable[str], *, terminate: bool = False
-) -> BulkOutcome:
-    """Ask the workers to revoke (and with ``terminate``, kill) these runs; final runs are skipped."""
-    outcome = BulkOutcome()
-    ids = _bounded_ids(task_ids)
-    finished = set(
-        session.scalars(
-            select(TaskRun.task_id).where(TaskRun.task_id.in_(ids), TaskRun.state.in_(list(FINAL)))
-        )
-    )
-    live = [t for t in ids if t not in finished]
-    for task_id in finished:
-        outcome.refused[task_id] = ALREADY_FINISHED
-    if live:
-        try:
-            celery_app.control.revoke(live, terminate=terminate, signal="SIGTERM")
-        except Exception as exc:
-            raise DashboardError(
-                _l("could not reach the broker: %(error)s", error=type(exc).__name__)
-            ) from exc
-        outcome.done.extend(live)
-    return outcome
-
-
-def delete_runs(session: Session, task_ids: Iterable[str]) -> BulkOutcome:
-    ids = _bounded_ids(task_ids)
-    result = session.execute(delete(TaskRun).where(TaskRun.task_id.in_(ids)))
-    session.commit()
-    outcome = BulkOutcome()
-    outcome.done = ids[: result.rowcount]
-    return outcome
 
 
 def window_start(window: str) -> datetime:

@@ -14,7 +14,7 @@ from ..extensions import db
 from ..portal.permissions import mutation
 from ..redis_client import get_celery
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
-from . import service
+from . import actions, service
 from .charts import WINDOWS, build_charts
 from .merge import FINAL
 
@@ -136,7 +136,7 @@ def _form_filters() -> service.Filters:
 @bp.post("/bulk/retry")
 @mutation("operator", "history.retry")
 def bulk_retry():
-    outcome = service.retry_runs(db.session, get_celery(), request.form.getlist("task_id"))
+    outcome = actions.retry_runs(db.session, get_celery(), request.form.getlist("task_id"))
     return _after_bulk(_form_filters(), outcome.summary("retry"))
 
 
@@ -144,10 +144,10 @@ def bulk_retry():
 @mutation("operator", "history.retry")
 def bulk_retry_failed():
     filters = _form_filters()
-    ids = service.failed_ids(db.session, filters)
+    ids = actions.failed_ids(db.session, filters)
     if not ids:
         return _after_bulk(filters, _("No failed runs match the filter"))
-    outcome = service.retry_runs(db.session, get_celery(), ids)
+    outcome = actions.retry_runs(db.session, get_celery(), ids)
     return _after_bulk(filters, outcome.summary("retry"))
 
 
@@ -155,7 +155,7 @@ def bulk_retry_failed():
 @mutation("operator", "history.revoke")
 def bulk_revoke():
     terminate = request.form.get("terminate") == "1"
-    outcome = service.revoke_runs(
+    outcome = actions.revoke_runs(
         db.session, get_celery(), request.form.getlist("task_id"), terminate=terminate
     )
     return _after_bulk(_form_filters(), outcome.summary("terminate" if terminate else "revoke"))
@@ -164,14 +164,14 @@ def bulk_revoke():
 @bp.post("/bulk/delete")
 @mutation("admin", "history.delete")
 def bulk_delete():
-    outcome = service.delete_runs(db.session, request.form.getlist("task_id"))
+    outcome = actions.delete_runs(db.session, request.form.getlist("task_id"))
     return _after_bulk(_form_filters(), outcome.summary("delete"))
 
 
 @bp.post("/runs/<task_id>/retry")
 @mutation("operator", "history.retry")
 def retry(task_id: str):
-    new_run = service.retry_run(db.session, get_celery(), task_id)
+    new_run = actions.retry_run(db.session, get_celery(), task_id)
     target = url_for("history.run_detail", task_id=new_run.task_id)
     if wants_fragment():
         response = make_response("", 204)
@@ -184,7 +184,7 @@ def retry(task_id: str):
 @mutation("operator", "history.revoke")
 def revoke(task_id: str):
     terminate = request.form.get("terminate") == "1"
-    service.revoke_runs(db.session, get_celery(), [task_id], terminate=terminate)
+    actions.revoke_runs(db.session, get_celery(), [task_id], terminate=terminate)
     target = url_for("history.run_detail", task_id=task_id)
     if wants_fragment():
         response = make_response("", 204)
@@ -224,7 +224,7 @@ def api_detail(task_id: str):
 @mutation("operator", "history.retry")
 def api_retry(task_id: str):
     json_body()
-    new_run = service.retry_run(db.session, get_celery(), task_id)
+    new_run = actions.retry_run(db.session, get_celery(), task_id)
     body = service.run_json(new_run)
     body["url"] = url_for("history.run_detail", task_id=new_run.task_id)
     return jsonify(body), 201
@@ -238,7 +238,7 @@ def api_revoke(task_id: str):
     if not isinstance(terminate, bool):
         raise Unprocessable(_l("terminate must be true or false"), field="terminate")
     service.get_run(db.session, task_id)
-    outcome = service.revoke_runs(db.session, get_celery(), [task_id], terminate=terminate)
+    outcome = actions.revoke_runs(db.session, get_celery(), [task_id], terminate=terminate)
     if not outcome.done:
         raise DashboardError(_l("the run has already finished"), field="task_id")
     return jsonify({"id": task_id, "revoked": True, "terminate": terminate}), 202
@@ -248,5 +248,5 @@ def api_revoke(task_id: str):
 @mutation("admin", "history.delete")
 def api_delete(task_id: str):
     service.get_run(db.session, task_id)
-    service.delete_runs(db.session, [task_id])
+    actions.delete_runs(db.session, [task_id])
     return "", 204

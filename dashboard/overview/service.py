@@ -8,16 +8,21 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import redis
 from celery import Celery
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, text
 from sqlalchemy.orm import Session
 
 from .. import heartbeat
+from ..core.broker import configured_queues, layout_for, queue_depths
+from ..core.inspect import ALIVE_WITHIN, worker_presence
+from ..core.staging import staged_count
+from ..history import keys as history_keys
 from ..timeutil import utcnow
 
 
@@ -32,6 +37,7 @@ class Check:
     link: str | None = None  # endpoint of the page this tile leads to
     link_args: dict[str, str] = field(default_factory=dict)
     value: str | None = None  # a count shown instead of OK/DOWN
+    warning: bool = False  # running, but something needs a look (shown beside OK)
 
     def to_json(self) -> dict[str, object]:
         return {"ok": self.ok, "detail": self.detail, **({"items": self.items} if self.items else {})}
@@ -65,22 +71,19 @@ def check_workers(
     *,
     timeout: float,
     max_age: float,
-    offline_after: float,
+    alive_within: float = ALIVE_WITHIN,
     redis_ok: bool,
 ) -> Check:
-    """Workers answering ping, read from the shared coalesced inspect cache (see the workers area)."""
+    """Workers answering ping and those seen within ``alive_within`` that did not (dashboard.core.inspect)."""
     if not redis_ok:
         return Check("workers", None, _("unknown while the broker is unreachable"), link="workers.index")
-    from ..workers import service as workers
-
-    ping = workers.inspect_cached(client, prefix, celery_app, "ping", timeout=timeout, max_age=max_age)
-    if ping.error:
-        return Check("workers", False, ping.error, link="workers.index")
-    seen = workers.last_seen(client, prefix)
-    now = time.time()
-    missing = sorted(h for h, at in seen.items() if h not in ping.replies and now - at <= offline_after)
-    names = ping.hostnames
-    if ping.taken_at is None:
+    presence = worker_presence(
+        client, prefix, celery_app, timeout=timeout, max_age=max_age, alive_within=alive_within
+    )
+    if presence.error:
+        return Check("workers", False, presence.error, link="workers.index")
+    names, missing = presence.answering, presence.unresponsive
+    if presence.pending:
         return Check("workers", None, _("waiting for the first answer to ping"), link="workers.index")
     detail = _("%(count)s answering", count=len(names))
     if missing:
@@ -105,7 +108,7 @@ def check_workers(
 def check_beat(client: redis.Redis, prefix: str) -> Check:
     """Beat's lock holder and last tick: from the schedules area when it reports, else heartbeats."""
     try:
-        from ..schedules.service import beat_status
+        from ..core.beat import beat_status
     except ImportError:
         return _heartbeat_check(client, prefix, "beat", "schedules.index")
     status = beat_status(client, prefix)
@@ -161,31 +164,32 @@ def check_dispatcher(client: redis.Redis, prefix: str) -> Check:
 
 
 def check_recorder(client: redis.Redis, prefix: str) -> Check:
-    return _heartbeat_check(client, prefix, "recorder", "history.index")
-
-
-PRIORITY_STEPS = (3, 6, 9)
-PRIORITY_SEP = "\x06\x16"
-
-
-def default_queues(celery_app: Celery) -> list[str]:
-    """The queues the Celery app declares, plus its default queue."""
-    names = [q.name for q in (celery_app.conf.task_queues or [])]
-    default = celery_app.conf.task_default_queue or "celery"
-    return names if default in names else [default, *names]
+    """The recorder's heartbeats, and a warning once it had to skip records it could not store."""
+    check = _heartbeat_check(client, prefix, "recorder", "history.index")
+    skipped = {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in client.hgetall(history_keys.skipped_records(prefix)).items()
+    }
+    count = int(skipped.get("count") or 0)
+    if not count:
+        return check
+    note = ngettext(
+        "%(num)s record skipped (last: %(task_id)s)",
+        "%(num)s records skipped (last: %(task_id)s)",
+        count,
+        task_id=skipped.get("last_task_id", "?"),
+    )
+    items = [*check.items, skipped.get("last_reason", "")]
+    return replace(check, detail=f"{check.detail}; {note}", items=items, warning=True)
 
 
 def check_queues(broker: redis.Redis, celery_app: Celery) -> Check:
-    """Messages waiting in the default queues (each with its priority sub-lists)."""
-    names = default_queues(celery_app)
-    with broker.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.llen(name)
-            for step in PRIORITY_STEPS:
-                pipe.llen(f"{name}{PRIORITY_SEP}{step}")
-        lengths = pipe.execute()
-    per = len(PRIORITY_STEPS) + 1
-    depths = {name: sum(lengths[i * per : (i + 1) * per]) for i, name in enumerate(names)}
+    """Messages waiting in the app's configured queues, over every priority step of its layout."""
+    names = configured_queues(celery_app)
+    depths = {
+        name: sum(steps.values())
+        for name, steps in queue_depths(broker, layout_for(celery_app), names).items()
+    }
     total = sum(depths.values())
     items = [f"{name}: {depth}" for name, depth in depths.items()]
     return Check(
@@ -224,16 +228,9 @@ def check_failures(session: Session, window_seconds: int = 3600) -> Check:
     )
 
 
-def check_staged(client: redis.Redis, prefix: str) -> Check | None:
-    """Items waiting in the staging list; None while the staging area offers no count."""
-    try:
-        from ..staging import service as staging
-    except ImportError:
-        return None
-    count_fn = getattr(staging, "staged_count", None)
-    if count_fn is None:
-        return None
-    count = int(count_fn(client, prefix))
+def check_staged(client: redis.Redis, prefix: str) -> Check:
+    """Items waiting in the staging list."""
+    count = staged_count(client, prefix)
     return Check(
         "staged", True, _("%(count)s waiting in staging", count=count), link="staging.index", value=str(count)
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import redis
 from flask import Blueprint, abort, current_app
 
+from ..core.errors import DashboardError
 from ..extensions import db
 from ..history.charts import build_charts
-from ..redis_client import get_celery, get_redis, inspect_limits
+from ..redis_client import get_broker, get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment
 from . import service
 
@@ -29,18 +30,6 @@ TILES = (
 _NEEDS_REDIS = ("beat", "dispatcher", "recorder", "queues", "staged")
 
 
-def _broker_client() -> redis.Redis:
-    """The broker's Redis: the dashboard's own client when both URLs agree."""
-    config = current_app.config
-    if config["CELERY_BROKER_URL"] == config["REDIS_URL"]:
-        return get_redis()
-    cache = current_app.extensions.setdefault("taskdeck_broker_redis", {})
-    url = config["CELERY_BROKER_URL"]
-    if url not in cache:
-        cache[url] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-    return cache[url]
-
-
 def _check(name: str, redis_ok: bool | None = None) -> service.Check | None:
     config = current_app.config
     prefix = config["TASKDECK_KEY_PREFIX"]
@@ -60,7 +49,6 @@ def _check(name: str, redis_ok: bool | None = None) -> service.Check | None:
             prefix,
             get_celery(),
             **inspect_limits(),
-            offline_after=config["WORKERS_OFFLINE_AFTER"],
             redis_ok=redis_ok,
         )
     if not redis_ok:
@@ -73,9 +61,9 @@ def _check(name: str, redis_ok: bool | None = None) -> service.Check | None:
         if name == "recorder":
             return service.check_recorder(get_redis(), prefix)
         if name == "queues":
-            return service.check_queues(_broker_client(), get_celery())
+            return service.check_queues(get_broker(), get_celery())
         return service.check_staged(get_redis(), prefix)
-    except redis.RedisError as exc:
+    except (redis.RedisError, DashboardError) as exc:  # DashboardError: a broker that is not Redis
         return service.Check(name, None, f"unknown: {type(exc).__name__}")
 
 

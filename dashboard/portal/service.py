@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import json
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
+from ..core.text import safe_field, safe_json
 from ..timeutil import utcnow
 from .models import AuditEntry
 
@@ -129,9 +129,8 @@ def address_in(address: str | None, networks: list) -> bool:
 
 
 def bounded_json(value: object, limit: int = PARAMS_LIMIT) -> str:
-    """JSON text of ``value``, cut to ``limit`` characters so one request cannot flood the log."""
-    text = json.dumps(value, default=str, sort_keys=True, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Storable JSON text of ``value`` (dashboard.core.text), at most ``limit`` characters."""
+    return safe_field(safe_json(value, sort_keys=True), limit) or ""
 
 
 def record_audit(
@@ -145,14 +144,15 @@ def record_audit(
     request_id: str | None = None,
 ) -> AuditEntry:
     """Write one audit row and commit it."""
+    # Every text here may come from the request: stored by the one rule, it cannot fail to store.
     entry = AuditEntry(
-        who=identity.user,
-        role=identity.role,
-        action=action,
-        target=(target or "")[:512] or None,
+        who=safe_field(identity.user, 255) or "",
+        role=safe_field(identity.role, 16) or "",
+        action=safe_field(action, 64) or "",
+        target=safe_field(target, 512) or None,
         params=bounded_json(params) if params else None,
-        result=result[:64],
-        request_id=request_id,
+        result=safe_field(result, 64) or "",
+        request_id=safe_field(request_id, 64),
     )
     session.add(entry)
     session.commit()

@@ -1,74 +1,14 @@
-"""Broker key names (kombu's Redis transport layout) and the Lua scripts that read and change them.
+"""The queue area's Lua scripts over the broker's keys (kombu's Redis transport layout).
 
-kombu keeps a queue as a LIST per priority step: ``queue`` for step 0 and ``queue + sep + step``
-for the others. It LPUSHes new messages and workers BRPOP the keys step 0 first, so the next
-message to run is the RIGHT end of the first non-empty sub-list.
+The key names themselves come from :mod:`dashboard.core.broker` (``BrokerLayout``): kombu keeps a
+queue as a LIST per priority step, LPUSHes new messages and workers BRPOP the keys lowest step
+first, so the next message to run is the RIGHT end of the first non-empty sub-list. Every script
+takes those sub-lists as KEYS in consumption order.
 """
 
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass
-
-import redis
-
-DEFAULT_SEP = "\x06\x16"
-DEFAULT_PRIORITY_STEPS = (0, 3, 6, 9)
-BINDING_PREFIX = "_kombu.binding."
-# Exchanges of Celery's own broadcast/reply traffic: not work queues an operator manages.
-INTERNAL_EXCHANGE_SUFFIXES = ("pidbox",)
-INTERNAL_EXCHANGES = frozenset({"celeryev"})
-
-
-@dataclass(frozen=True)
-class BrokerLayout:
-    """How the broker names its keys, from the Celery app's ``broker_transport_options``."""
-
-    sep: str = DEFAULT_SEP
-    priority_steps: tuple[int, ...] = DEFAULT_PRIORITY_STEPS
-    unacked_key: str = "unacked"
-    unacked_index_key: str = "unacked_index"
-    global_prefix: str = ""
-
-    @classmethod
-    def from_transport_options(cls, options: dict | None) -> BrokerLayout:
-        options = options or {}
-        steps = options.get("priority_steps") or DEFAULT_PRIORITY_STEPS
-        return cls(
-            sep=str(options.get("sep") or DEFAULT_SEP),
-            priority_steps=tuple(sorted(int(step) for step in steps)),
-            unacked_key=str(options.get("unacked_key") or "unacked"),
-            unacked_index_key=str(options.get("unacked_index_key") or "unacked_index"),
-            global_prefix=str(options.get("global_keyprefix") or ""),
-        )
-
-    def sub_list(self, queue: str, step: int) -> str:
-        """The list holding ``queue``'s messages of priority ``step`` (kombu's ``_q_for_pri``)."""
-        name = f"{queue}{self.sep}{step}" if step else queue
-        return self.global_prefix + name
-
-    def sub_lists(self, queue: str) -> list[str]:
-        """The queue's lists in the order workers consume them."""
-        return [self.sub_list(queue, step) for step in self.priority_steps]
-
-    def binding_pattern(self) -> str:
-        return self.global_prefix + BINDING_PREFIX + "*"
-
-    def exchange_of_binding_key(self, key: str) -> str:
-        return key[len(self.global_prefix) + len(BINDING_PREFIX) :]
-
-    @property
-    def unacked(self) -> str:
-        return self.global_prefix + self.unacked_key
-
-    @property
-    def unacked_index(self) -> str:
-        return self.global_prefix + self.unacked_index_key
-
-
-def is_internal_exchange(exchange: str) -> bool:
-    return exchange in INTERNAL_EXCHANGES or exchange.endswith(INTERNAL_EXCHANGE_SUFFIXES)
-
+from ..core import scripts
 
 # Read one page of a queue, next-to-run first, across its priority sub-lists.
 # KEYS: the sub-lists in consumption order.
@@ -82,7 +22,7 @@ def is_internal_exchange(exchange: str) -> bool:
 # Guarantees: lengths and messages are one consistent snapshot; the work is LLEN per sub-list plus
 # LRANGE of at most page size (+ window) elements, never the whole list.
 # Returns {lengths, position of the first returned message, {subindex, offset, raw, ...}}.
-READ_PAGE = """
+READ_PAGE_LUA = """
 local n = #KEYS
 local lengths = {}
 for i = 1, n do lengths[i] = redis.call('LLEN', KEYS[i]) end
@@ -130,7 +70,7 @@ end
 return {lengths, start, out}
 """
 
-# Shared by FIND_MESSAGE and DELETE_MESSAGE: look for one waiting message, next-to-run first.
+# Shared by FIND_MESSAGE_LUA and DELETE_MESSAGE_LUA: look for one waiting message, next-to-run first.
 # KEYS: the sub-lists in consumption order. ARGV[1]: "id" or "sha1"; ARGV[2]: the Celery task id
 # (matched against the decoded headers' id, never by substring alone) or the sha1 of the raw bytes;
 # ARGV[3]: how many elements to read per LRANGE while searching.
@@ -162,7 +102,7 @@ end
 # Find one waiting message (arguments as in _FIND). Guarantees: read-only; returns {key, raw} of
 # the match nearest the head, or false. Whoever acts on the result must re-check the exact bytes
 # atomically (the staging move does, with LREM in its own script).
-FIND_MESSAGE = (
+FIND_MESSAGE_LUA = (
     _FIND
     + """
 local key, raw = find()
@@ -175,7 +115,7 @@ return false
 # Guarantees: atomic, so a worker cannot take the message half-way; removes exactly one element,
 # the exact bytes found (LREM count -1: the occurrence nearest the head, the one found first), and
 # nothing else; returns {key, raw} or false when no such message is waiting (a worker took it).
-DELETE_MESSAGE = (
+DELETE_MESSAGE_LUA = (
     _FIND
     + """
 local key, raw = find()
@@ -190,7 +130,7 @@ return false
 # Purge a queue: count and delete all its sub-lists.
 # KEYS: the sub-lists. Guarantees: atomic; a message pushed concurrently is either counted and
 # deleted or left entirely in place. Returns the number of messages deleted.
-PURGE_QUEUE = """
+PURGE_QUEUE_LUA = """
 local total = 0
 for _, key in ipairs(KEYS) do
   total = total + redis.call('LLEN', key)
@@ -200,26 +140,7 @@ return total
 """
 
 
-@dataclass(frozen=True)
-class Scripts:
-    read_page: redis.commands.core.Script
-    find_message: redis.commands.core.Script
-    delete_message: redis.commands.core.Script
-    purge_queue: redis.commands.core.Script
-
-
-_registered: weakref.WeakKeyDictionary[redis.Redis, Scripts] = weakref.WeakKeyDictionary()
-
-
-def scripts(client: redis.Redis) -> Scripts:
-    """The scripts, registered once per client (redis-py loads them by SHA, EVAL on a miss)."""
-    found = _registered.get(client)
-    if found is None:
-        found = Scripts(
-            read_page=client.register_script(READ_PAGE),
-            find_message=client.register_script(FIND_MESSAGE),
-            delete_message=client.register_script(DELETE_MESSAGE),
-            purge_queue=client.register_script(PURGE_QUEUE),
-        )
-        _registered[client] = found
-    return found
+READ_PAGE = scripts.register("queues.read_page", READ_PAGE_LUA)
+FIND_MESSAGE = scripts.register("queues.find_message", FIND_MESSAGE_LUA)
+DELETE_MESSAGE = scripts.register("queues.delete_message", DELETE_MESSAGE_LUA)
+PURGE_QUEUE = scripts.register("queues.purge_queue", PURGE_QUEUE_LUA)

@@ -18,11 +18,19 @@ from kombu.exceptions import OperationalError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..core.broker import (
+    BrokerLayout,
+    bindings,
+    configured_queues,
+    layout_for,  # noqa: F401 - part of this module's interface (bench/)
+)
 from ..core.errors import DashboardError, NotFound, Unprocessable, reason
+from ..core.inspect import ALIVE_WITHIN, inspect_many
+from ..core.run_options import validate_staged
 from ..core.runs import TaskRun
+from ..core.staging import new_item, stage_from_queue
 from ..timeutil import as_utc
-from ..workers.service import inspect_many
-from .keys import BrokerLayout, is_internal_exchange, scripts
+from . import keys
 from .models import HeldMessage, InspectedRequest, MessagePage, QueueMessage, QueueSummary, StageableMessage
 
 DEFAULT_LIMIT = 50
@@ -35,11 +43,6 @@ QUEUE_NAME = re.compile(r"^[^\x00-\x1f]{1,255}$")
 
 class QueueMessageGone(NotFound):
     """The message is no longer waiting: a worker took it (or someone deleted it) first."""
-
-
-def layout_for(celery_app) -> BrokerLayout:
-    """The broker's key layout from the Celery app's transport options."""
-    return BrokerLayout.from_transport_options(celery_app.conf.broker_transport_options)
 
 
 def check_queue_name(name: str) -> str:
@@ -58,15 +61,18 @@ def inspect_workers(
     *methods: str,
     timeout: float,
     max_age: float,
+    alive_within: float = ALIVE_WITHIN,
 ) -> dict[str, dict[str, list]]:
     """Inspect broadcasts (``active_queues``, ``reserved``, ``scheduled``): method -> worker -> replies.
 
-    Answers come from the workers area's shared cache (at most one broadcast per kind every
-    ``max_age`` seconds across every page and process); several methods are asked side by side.
+    Answers come from the shared inspect cache (at most one broadcast per kind every ``max_age``
+    seconds across every page and process); several methods are asked side by side.
     An empty dict for a method means no worker answered (or the broker or Redis is away).
     """
     try:
-        snapshots = inspect_many(client, prefix, celery_app, methods, timeout=timeout, max_age=max_age)
+        snapshots = inspect_many(
+            client, prefix, celery_app, methods, timeout=timeout, max_age=max_age, alive_within=alive_within
+        )
     except (OperationalError, OSError, redis.RedisError):
         return {method: {} for method in methods}  # the page says so through its own Redis reads
     return {
@@ -86,31 +92,6 @@ def consumers_by_queue(active_queues: dict[str, list]) -> dict[str, list[str]]:
 
 
 # --- discovery and summaries ---------------------------------------------------------------------
-
-
-def bindings(client: redis.Redis, layout: BrokerLayout) -> dict[str, set[tuple[str, str]]]:
-    """Queue -> {(exchange, routing key)} from kombu's ``_kombu.binding.<exchange>`` sets."""
-    found: dict[str, set[tuple[str, str]]] = {}
-    keys = list(client.scan_iter(match=layout.binding_pattern(), count=500))
-    exchanges = [layout.exchange_of_binding_key(key.decode("utf-8", "replace")) for key in keys]
-    with client.pipeline(transaction=False) as pipe:
-        for key in keys:
-            pipe.smembers(key)
-        members = pipe.execute()
-    for exchange, values in zip(exchanges, members, strict=True):
-        if is_internal_exchange(exchange):
-            continue
-        for value in values:
-            parts = value.decode("utf-8", "replace").split(layout.sep)
-            if len(parts) == 3 and parts[2]:
-                found.setdefault(parts[2], set()).add((exchange, parts[0]))
-    return found
-
-
-def configured_queues(celery_app) -> list[str]:
-    names = [queue.name for queue in (celery_app.conf.task_queues or [])]
-    default = celery_app.conf.task_default_queue
-    return ([default] if default else []) + names
 
 
 def list_queues(
@@ -241,13 +222,13 @@ def read_page(
         raise DashboardError(_l("limit must be between 1 and %(limit)s", limit=MAX_LIMIT), field="limit")
     if position < 0:
         raise DashboardError(_l("position must not be negative"), field="position")
-    keys = layout.sub_lists(queue)
+    sub_lists = layout.sub_lists(queue)
     if cursor:
-        sub, offset, sha1 = decode_cursor(cursor, len(keys))
+        sub, offset, sha1 = decode_cursor(cursor, len(sub_lists))
         args = ["after", sub, offset, limit, ANCHOR_WINDOW, sha1]
     else:
         args = ["pos", position, 0, limit, ANCHOR_WINDOW, ""]
-    lengths_raw, start, flat = scripts(client).read_page(keys=keys, args=args, client=client)
+    lengths_raw, start, flat = keys.READ_PAGE(client, keys=sub_lists, args=args)
     steps = layout.priority_steps
     lengths = {step: int(n) for step, n in zip(steps, lengths_raw, strict=True)}
     messages = []
@@ -297,9 +278,7 @@ def delete_message(client: redis.Redis, layout: BrokerLayout, queue: str, key: s
         mode, wanted = "id", key
         if not 1 <= len(wanted) <= 255:
             raise DashboardError(_l("not a task id"), field="task_id")
-    found = scripts(client).delete_message(
-        keys=layout.sub_lists(queue), args=[mode, wanted, DELETE_CHUNK], client=client
-    )
+    found = keys.DELETE_MESSAGE(client, keys=layout.sub_lists(queue), args=[mode, wanted, DELETE_CHUNK])
     if not found:
         raise _gone(key, queue)
     sub_key, raw = found
@@ -341,8 +320,6 @@ def move_to_staging(
     ``UnknownTask`` or ``InvalidArguments`` when it cannot be staged faithfully.
     Returns the staged item.
     """
-    from ..staging import service as staging
-
     if not same_server:
         raise StagingOnOtherServer(
             _l(
@@ -354,9 +331,7 @@ def move_to_staging(
         )
     if not 1 <= len(task_id) <= 255 or task_id.startswith("sha1:"):
         raise DashboardError(_l("only a message with a task id can be moved to staging"), field="task_id")
-    found = scripts(client).find_message(
-        keys=layout.sub_lists(queue), args=["id", task_id, DELETE_CHUNK], client=client
-    )
+    found = keys.FIND_MESSAGE(client, keys=layout.sub_lists(queue), args=["id", task_id, DELETE_CHUNK])
     if not found:
         raise _gone(task_id, queue)
     sub_key, raw = found
@@ -367,14 +342,25 @@ def move_to_staging(
             _l("message %(id)s cannot be moved to staging: %(reason)s", id=task_id, reason=reason(exc)),
             field="task_id",
         ) from exc
-    item = staging.build_item(
+    data = message.item_data(queue)
+    run = validate_staged(
         celery_app,
-        message.item_data(queue),
+        data,
+        max_payload_bytes=max_bytes,
+        queues=[queue],  # the queue it waits in is known, configured or not
+        check_times=False,  # its ETA may have passed while it waited
+    )
+    item = new_item(
+        run.task,
+        run.args,
+        run.kwargs,
+        run.staged_options(),
         staged_by=staged_by,
         max_bytes=max_bytes,
+        note=data["note"],
         item_id=message.task_id,
     )
-    if staging.stage_from_queue(client, prefix, item, sub_key, raw) is None:
+    if stage_from_queue(client, prefix, item, sub_key, raw) is None:
         raise _gone(task_id, queue)
     return item
 
@@ -392,7 +378,7 @@ def _gone(key: str, queue: str) -> QueueMessageGone:
 
 def purge_queue(client: redis.Redis, layout: BrokerLayout, queue: str) -> int:
     """Delete every waiting message of ``queue`` (all priority sub-lists) at once; returns how many."""
-    return int(scripts(client).purge_queue(keys=layout.sub_lists(queue), args=[], client=client))
+    return int(keys.PURGE_QUEUE(client, keys=layout.sub_lists(queue)))
 
 
 # --- held by workers -----------------------------------------------------------------------------

@@ -22,10 +22,11 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from ..api import api_blueprint
+from ..core.broker import BrokerLayout, layout_for
 from ..core.errors import DashboardError
 from ..extensions import db
 from ..portal.permissions import current_identity, mutation, requires_role
-from ..redis_client import connect, get_celery, get_redis, inspect_limits
+from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from . import service
 
@@ -34,20 +35,12 @@ api = api_blueprint("queues_api", __name__, "queues")
 
 
 def broker() -> redis.Redis:
-    """A client for the broker Redis (the dashboard's own Redis when they are the same)."""
-    url = current_app.config["CELERY_BROKER_URL"]
-    if url == current_app.config["REDIS_URL"]:
-        return get_redis()
-    client = current_app.extensions.get("taskdeck_queues_broker")
-    if client is None:
-        if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise DashboardError(_l("queue contents need a redis://, rediss:// or unix:// broker URL"))
-        client = current_app.extensions["taskdeck_queues_broker"] = connect(url)
-    return client
+    """The broker's Redis (the dashboard's own client when they are the same server)."""
+    return get_broker()
 
 
-def layout():
-    return service.layout_for(get_celery())
+def layout() -> BrokerLayout:
+    return layout_for(get_celery())
 
 
 def _inspect(*methods: str) -> dict[str, dict[str, list]]:
@@ -179,8 +172,6 @@ def delete_message(name: str, task_id: str):
 
 
 def _move_to_staging(name: str, task_id: str):
-    from ..staging.service import broker_is_staging_redis
-
     config = current_app.config
     return service.move_to_staging(
         broker(),
@@ -189,7 +180,7 @@ def _move_to_staging(name: str, task_id: str):
         name,
         task_id,
         prefix=config["TASKDECK_KEY_PREFIX"],
-        same_server=broker_is_staging_redis(config["REDIS_URL"], config["CELERY_BROKER_URL"]),
+        same_server=broker_on_dashboard_redis(),
         staged_by=current_identity().user,
         max_bytes=config["MAX_PAYLOAD_BYTES"],
     )

@@ -7,7 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import Field, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
-from .service import InvalidRunOption, TaskInfo
+from ..core.bounds import InvalidRunOption
+from .service import TaskInfo
 
 PARAM_PREFIX = "p__"
 WHEN_CHOICES = [

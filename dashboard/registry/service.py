@@ -9,93 +9,32 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import math
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import redis
 from celery import Celery
 from celery.app.task import Task
 from flask_babel import lazy_gettext as _l
-from kombu.exceptions import OperationalError
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ..core.errors import DashboardError, NotFound, Unprocessable, reason
-from ..workers.service import inspect_many
+from ..core import submission as submissions
+from ..core.bounds import InvalidRunOption, blank  # noqa: F401 - InvalidRunOption: used by the views
+from ..core.broker import default_route
+from ..core.dispatch import Outgoing, new_task_id
+from ..core.inspect import ALIVE_WITHIN, inspect_many
+from ..core.json_text import check_json_value, decode_json
+from ..core.run_options import RUN_OPTIONS, PayloadTooLarge, queue_checker, validate_run  # noqa: F401 - views
+from ..core.staging import new_item
+from ..core.submission import SUBMISSIONS, Submission, check_submission  # noqa: F401 - used by the views
+from ..core.tasks import InvalidArguments, UnknownTask, require_task, task_signature
 
 log = logging.getLogger(__name__)
 
 INTERNAL_PREFIX = "celery."
-# An ETA this far in the past is still accepted (and runs at once): it covers the seconds between
-# an operator picking "now + a minute" and pressing Run, and clocks a little apart.
-ETA_GRACE = timedelta(seconds=60)
-PRIORITY_RANGE = range(0, 10)
 RESULT_DISPLAY_LIMIT = 2000
-
-
-class UnknownTask(NotFound):
-    """The managed Celery app has no task of that name."""
-
-
-class InvalidArguments(Unprocessable):
-    """Positional/keyword arguments that do not bind to the task's signature."""
-
-
-class InvalidRunOption(Unprocessable):
-    """A run option (countdown, ETA, queue, priority, expiry) that cannot be honoured."""
-
-
-class MalformedJSON(DashboardError):
-    """A field that should hold JSON does not parse."""
-
-
-class PayloadTooLarge(Unprocessable):
-    """Arguments larger than the configured limit (``MAX_PAYLOAD_BYTES``)."""
-
-
-class BrokerUnavailable(DashboardError):
-    """The broker refused or could not be reached while sending."""
-
-    status_code = 503
-
-
-def require_task(celery_app: Celery, name: str) -> Task:
-    """The registered task called ``name``; UnknownTask when there is none."""
-    celery_app.loader.import_default_modules()
-    task = celery_app.tasks.get(name) if isinstance(name, str) else None
-    if task is None:
-        raise UnknownTask(_l("unknown task '%(name)s'", name=name), field="task")
-    return task
-
-
-def task_signature(task: Task) -> inspect.Signature | None:
-    """The signature operators call the task with (``self`` of bound tasks left out)."""
-    try:
-        return inspect.signature(task.run)
-    except (TypeError, ValueError):
-        return None
-
-
-def check_arguments(task: Task, args: list, kwargs: dict) -> None:
-    """Raise InvalidArguments (with Python's own reason) when args/kwargs do not fit the task."""
-    if not isinstance(args, list):
-        raise InvalidArguments(_l("positional arguments must be a JSON list"), field="args")
-    if not isinstance(kwargs, dict):
-        raise InvalidArguments(_l("keyword arguments must be a JSON object"), field="kwargs")
-    signature = task_signature(task)
-    if signature is None:
-        return  # no introspectable signature: let the worker decide
-    try:
-        signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise InvalidArguments(
-            _l("arguments do not fit %(call)s: %(error)s", call=f"{task.name}{signature}", error=str(exc)),
-            field="args",
-        ) from exc
 
 
 # --- What workers report ---------------------------------------------------------------------
@@ -135,18 +74,30 @@ class WorkerReport:
 
 
 def inspect_workers(
-    client: redis.Redis, prefix: str, celery_app: Celery, *, timeout: float, max_age: float
+    client: redis.Redis,
+    prefix: str,
+    celery_app: Celery,
+    *,
+    timeout: float,
+    max_age: float,
+    alive_within: float = ALIVE_WITHIN,
 ) -> WorkerReport:
     """Ask live workers what they have registered and which queues they consume.
 
-    Served from the shared inspect cache of the workers area: at most one broadcast per kind
+    Served from the shared inspect cache (dashboard.core.inspect): at most one broadcast per kind
     every ``max_age`` seconds however many pages poll, so a fresh cache answers without waiting.
-    The two kinds are asked side by side, so a refresh waits one ``timeout``, not two. No answer
-    (or no broker) gives an empty report, never a hang.
+    The two kinds are asked side by side and a refresh stops once the workers seen alive within
+    ``alive_within`` have answered. No answer (or no broker) gives an empty report, never a hang.
     """
     try:
         snapshots = inspect_many(
-            client, prefix, celery_app, ("registered", "active_queues"), timeout=timeout, max_age=max_age
+            client,
+            prefix,
+            celery_app,
+            ("registered", "active_queues"),
+            timeout=timeout,
+            max_age=max_age,
+            alive_within=alive_within,
         )
     except Exception as exc:  # Redis or the broker down: the page says so instead of failing
         log.warning("inspect failed: %s", exc)
@@ -325,20 +276,6 @@ def _text_or_none(value: object) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def default_route(celery_app: Celery, name: str) -> tuple[str | None, str | None]:
-    """Queue and routing key Celery picks for ``name`` when no queue is given (task_routes, task.queue,
-    task_default_queue), as ``send_task`` would route it with empty arguments."""
-    try:
-        route = celery_app.amqp.router.route({}, name, (), {})
-    except Exception:  # a custom router may choke on empty arguments
-        return celery_app.conf.task_default_queue, None
-    queue = route.get("queue")
-    if queue is None:
-        return celery_app.conf.task_default_queue, route.get("routing_key")
-    name_ = getattr(queue, "name", queue)
-    return name_, route.get("routing_key") or getattr(queue, "routing_key", None) or None
-
-
 def list_tasks(
     celery_app: Celery, report: WorkerReport, *, search: str = "", include_internal: bool = False
 ) -> list[TaskInfo]:
@@ -372,37 +309,6 @@ def describe_task(celery_app: Celery, name: str, report: WorkerReport) -> TaskIn
     if workers:
         return TaskInfo.from_worker_only(name, workers)
     raise UnknownTask(_l("unknown task '%(name)s'", name=name), field="task")
-
-
-def configured_queues(celery_app: Celery) -> set[str]:
-    """Queues named in the app's configuration: task_queues, task_routes, task_default_queue and
-    each task's own ``queue`` attribute."""
-    conf = celery_app.conf
-    names = {conf.task_default_queue}
-    for queue in conf.task_queues or ():
-        names.add(getattr(queue, "name", queue))
-    routes = conf.task_routes
-    for route in routes if isinstance(routes, list | tuple) else [routes]:
-        if isinstance(route, Mapping):
-            for target in route.values():
-                if isinstance(target, Mapping) and target.get("queue"):
-                    names.add(getattr(target["queue"], "name", target["queue"]))
-                elif isinstance(target, str):
-                    names.add(target)
-    celery_app.loader.import_default_modules()
-    for task in celery_app.tasks.values():
-        queue = getattr(task, "queue", None)
-        if queue:
-            names.add(getattr(queue, "name", queue))
-    return {str(name) for name in names if name}
-
-
-def known_queues(celery_app: Celery, report: WorkerReport | None = None) -> list[str]:
-    """Every queue a run may target: configured ones plus those live workers consume."""
-    names = configured_queues(celery_app)
-    if report is not None:
-        names |= report.queue_names()
-    return sorted(names)
 
 
 # --- Run requests ----------------------------------------------------------------------------
@@ -458,92 +364,9 @@ class RunRequest:
         }
 
 
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _reject_constant(name: str):
-    raise ValueError(_l("%(name)s is not allowed in JSON", name=name))
-
-
-def decode_json(text: str, field: str) -> object:
-    """Parse JSON text from a field; MalformedJSON names the field and the position."""
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise MalformedJSON(
-            _l(
-                "%(field)s: not valid JSON (%(error)s); write strings in double quotes",
-                field=field,
-                error=reason(exc),
-            ),
-            field=field,
-        ) from exc
-
-
-def _json_value(value: object, field: str) -> object:
-    """A JSON value given either decoded (API) or as JSON text (form)."""
-    if isinstance(value, str):
-        return decode_json(value, field)
-    _check_finite(value, field)
-    return value
-
-
-def _check_finite(value: object, field: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise MalformedJSON(_l("%(field)s: NaN and Infinity are not JSON", field=field), field=field)
-    if isinstance(value, list):
-        for item in value:
-            _check_finite(item, field)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _check_finite(item, field)
-
-
-def _number(value: object, field: str) -> float | None:
-    if _blank(value):
-        return None
-    if isinstance(value, bool):
-        raise InvalidRunOption(_l("%(field)s must be a number", field=field), field=field)
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError as exc:
-            raise InvalidRunOption(
-                _l("%(field)s must be a number, not '%(value)s'", field=field, value=value), field=field
-            ) from exc
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidRunOption(_l("%(field)s must be a finite number", field=field), field=field)
-    return float(value)
-
-
-def _zone(value: object) -> ZoneInfo:
-    name = "UTC" if _blank(value) else str(value).strip()
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidRunOption(_l("unknown time zone '%(name)s'", name=name), field="timezone") from exc
-
-
-def _datetime(value: object, field: str, zone: ZoneInfo) -> datetime | None:
-    """An ISO 8601 date-time; without an offset it is read in ``zone``. Returned in UTC."""
-    if _blank(value):
-        return None
-    if not isinstance(value, str):
-        raise InvalidRunOption(_l("%(field)s must be an ISO 8601 date-time string", field=field), field=field)
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise InvalidRunOption(
-            _l("%(field)s: '%(value)s' is not an ISO 8601 date-time", field=field, value=value), field=field
-        ) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
-
-
-def _arguments(task: Task, data: Mapping) -> tuple[list, dict]:
-    """Positional and keyword arguments from raw ``args``/``kwargs`` or per-parameter values.
+def _arguments(task: Task, data: Mapping) -> tuple[object, object]:
+    """Positional and keyword arguments: raw ``args``/``kwargs`` (decoded, or JSON text that the run
+    model decodes), or per-parameter values bound to the signature.
 
     Per-parameter values come decoded under ``params`` (API) or as JSON text under
     ``params_json`` (forms; blank fields are left out so the default applies).
@@ -555,20 +378,18 @@ def _arguments(task: Task, data: Mapping) -> tuple[list, dict]:
                 _l("%(field)s must be an object of parameter name to value", field=key), field=key
             )
     for name, value in (data.get("params") or {}).items():
-        _check_finite(value, f"params.{name}")
+        check_json_value(value, f"params.{name}")
         per_param[name] = value
     for name, text in (data.get("params_json") or {}).items():
-        if not _blank(text):
+        if not blank(text):
             per_param[name] = decode_json(str(text), f"params.{name}")
     if per_param:
-        if not _blank(data.get("args")) or not _blank(data.get("kwargs")):
+        if not blank(data.get("args")) or not blank(data.get("kwargs")):
             raise InvalidArguments(
                 _l("give either per-parameter values or raw args/kwargs, not both"), field="args"
             )
         return _bind_parameters(task, per_param)
-    args = [] if _blank(data.get("args")) else _json_value(data["args"], "args")
-    kwargs = {} if _blank(data.get("kwargs")) else _json_value(data["kwargs"], "kwargs")
-    return args, kwargs
+    return data.get("args"), data.get("kwargs")
 
 
 def _given_without(name: str, gap: str):
@@ -652,218 +473,49 @@ def parse_run_request(
     or ``eta`` (ISO 8601; without an offset read in ``timezone``); ``expires`` (seconds from now,
     or an ISO 8601 date-time); ``queue``; ``priority`` (0-9); ``timezone`` (IANA name).
     Blank values mean "not given". ``worker_queues`` (names, or a callable giving them, asked only
-    when the queue is not configured) adds the queues live workers consume.
+    when the queue is not configured) adds the queues live workers consume. The bounds are the
+    run model's (``dashboard.core.run_options``), shared with staging and schedules.
     Raises a DashboardError subclass whose ``field`` names the offending input.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     task = require_task(celery_app, data.get("task"))
     args, kwargs = _arguments(task, data)
-    check_arguments(task, args, kwargs)
-    _check_payload(args, kwargs, max_payload_bytes)
-
-    zone = _zone(data.get("timezone"))
-    countdown = _number(data.get("countdown"), "countdown")
-    eta = _datetime(data.get("eta"), "eta", zone)
-    if countdown is not None and eta is not None:
-        raise InvalidRunOption(_l("give either a countdown or an ETA, not both"), field="countdown")
-    if countdown is not None and countdown < 0:
-        raise InvalidRunOption(_l("countdown must not be negative"), field="countdown")
-    if eta is not None and eta < now - ETA_GRACE:
-        shown = eta.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
-        raise InvalidRunOption(_l("ETA %(when)s is in the past", when=shown), field="eta")
-    starts = eta or now + timedelta(seconds=countdown or 0)
-
-    expires = _expiry(data.get("expires"), zone, now)
-    if expires is not None and expires <= max(now, starts):
-        raise InvalidRunOption(
-            _l("expires must be later than now and than the ETA/countdown (the task would never run)"),
-            field="expires",
-        )
-
-    priority = _priority(data.get("priority"))
-    queue = _queue(celery_app, data.get("queue"), worker_queues)
+    options = {key: data.get(key) for key in RUN_OPTIONS}
+    run = validate_run(
+        {"task": task.name, "args": args, "kwargs": kwargs, **options},
+        task=task,
+        now=now,
+        max_payload_bytes=max_payload_bytes,
+        queue_known=queue_checker(celery_app, worker_queues),
+    )
     return RunRequest(
-        task=task.name,
-        args=args,
-        kwargs=kwargs,
-        queue=queue,
-        countdown=countdown,
-        eta=eta,
-        expires=expires,
-        priority=priority,
-        timezone=zone.key,
-        expires_after=None if expires is None else _relative_seconds(data.get("expires")),
+        task=run.task,
+        args=run.args,
+        kwargs=run.kwargs,
+        queue=run.queue,
+        countdown=run.countdown,
+        eta=run.eta,
+        expires=run.expires_at(now),
+        priority=run.priority,
+        timezone=run.timezone,
+        expires_after=run.expires_after,
     )
 
 
-def _relative_seconds(value: object) -> float | None:
-    """``value`` as a number of seconds when it was given as one (number or numeric text)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
+# --- Sending, staging or "auto" -------------------------------------------------------------
 
 
-def _check_payload(args: list, kwargs: dict, limit: int) -> None:
-    args_size = len(json.dumps(args).encode())
-    kwargs_size = len(json.dumps(kwargs).encode())
-    if args_size + kwargs_size > limit:
-        raise PayloadTooLarge(
-            _l(
-                "arguments are %(size)s bytes of JSON, over the %(limit)s-byte limit",
-                size=args_size + kwargs_size,
-                limit=limit,
-            ),
-            field="args" if args_size >= kwargs_size else "kwargs",
-        )
-
-
-def _expiry(value: object, zone: ZoneInfo, now: datetime) -> datetime | None:
-    if _blank(value):
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = _number(value, "expires")
-        return now + timedelta(seconds=seconds)
-    if isinstance(value, str):
-        try:
-            seconds = float(value.strip())
-        except ValueError:
-            return _datetime(value, "expires", zone)
-        if not math.isfinite(seconds):
-            raise InvalidRunOption(_l("expires must be a finite number of seconds"), field="expires")
-        return now + timedelta(seconds=seconds)
-    raise InvalidRunOption(_l("expires must be seconds or an ISO 8601 date-time"), field="expires")
-
-
-def _priority(value: object) -> int | None:
-    if _blank(value):
-        return None
-    if isinstance(value, bool):
-        raise InvalidRunOption(_l("priority must be a whole number from 0 to 9"), field="priority")
-    try:
-        number = int(value.strip()) if isinstance(value, str) else value
-    except ValueError as exc:
-        raise InvalidRunOption(_l("priority must be a whole number from 0 to 9"), field="priority") from exc
-    if isinstance(number, float) and number.is_integer():
-        number = int(number)
-    if not isinstance(number, int) or number not in PRIORITY_RANGE:
-        raise InvalidRunOption(
-            _l("priority must be from 0 to 9, not %(value)s", value=repr(value)), field="priority"
-        )
-    return number
-
-
-def _queue(celery_app: Celery, value: object, worker_queues) -> str | None:
-    if _blank(value):
-        return None
-    if not isinstance(value, str):
-        raise InvalidRunOption(_l("queue must be a queue name"), field="queue")
-    name = value.strip()
-    if name in configured_queues(celery_app):
-        return name
-    consumed = worker_queues() if callable(worker_queues) else worker_queues
-    if name in set(consumed):
-        return name
-    raise InvalidRunOption(
-        _l("unknown queue '%(name)s': not configured in the app and no live worker consumes it", name=name),
-        field="queue",
+def run_message(run: RunRequest, *, task_id: str | None = None) -> Outgoing:
+    """A validated run as the message to send (an operator's run), under ``task_id`` or a new id."""
+    return Outgoing(
+        task=run.task,
+        args=run.args,
+        kwargs=run.kwargs,
+        origin="operator",
+        options=run.send_options(),
+        task_id=task_id or new_task_id(),
     )
-
-
-# --- Sending ---------------------------------------------------------------------------------
-
-
-def send_run(
-    celery_app: Celery,
-    session: Session,
-    run: RunRequest,
-    *,
-    origin: str = "operator",
-    origin_ref: str | None = None,
-    task_id: str | None = None,
-) -> str:
-    """Send a validated run with ``send_task`` and note it in the history; returns the task id.
-
-    The message is sent first and then recorded: a history row never stands for a message that
-    was not sent. A failure to record is logged, not raised, because the task is on its way.
-    """
-    task_id = task_id or str(uuid.uuid4())
-    try:
-        celery_app.send_task(
-            run.task, args=run.args, kwargs=run.kwargs, task_id=task_id, **run.send_options()
-        )
-    except Exception as exc:  # kombu raises OperationalError (and others) when the broker is away
-        raise BrokerUnavailable(_l("the broker did not accept the task: %(error)s", error=str(exc))) from exc
-    queue = run.queue or default_route(celery_app, run.task)[0]
-    _record_sent(session, task_id, run, queue, origin, origin_ref)
-    return task_id
-
-
-def _record_sent(
-    session: Session, task_id: str, run: RunRequest, queue: str | None, origin: str, origin_ref: str | None
-) -> None:
-    from ..core.runs import record_sent
-
-    for attempt in (1, 2):  # a second try finds a row the event recorder inserted meanwhile
-        try:
-            record_sent(
-                session,
-                task_id=task_id,
-                name=run.task,
-                args=json.dumps(run.args),
-                kwargs=json.dumps(run.kwargs),
-                queue=queue,
-                origin=origin,
-                origin_ref=origin_ref,
-            )
-            return
-        except SQLAlchemyError as exc:
-            session.rollback()
-            if attempt == 2:
-                log.warning("task %s was sent but not recorded in the history: %s", task_id, exc)
-
-
-# --- Submission: straight to Celery, into the staging list, or "auto" -------------------------
-
-SUBMISSIONS = ("direct", "staged", "auto")
-
-
-@dataclass(frozen=True)
-class Submission:
-    """Where a run request went. ``task_id`` is the Celery task id either way: a staged item keeps
-    it as its id and becomes that task when released."""
-
-    task_id: str
-    outcome: str  # "sent" (handed to Celery) or "staged" (waiting in the staging list)
-    mode: str  # what was asked: "direct", "staged" or "auto"
-    queue: str | None
-
-    @property
-    def staged(self) -> bool:
-        return self.outcome == "staged"
-
-    def to_json(self) -> dict[str, object]:
-        return {"task_id": self.task_id, "outcome": self.outcome, "submission": self.mode}
-
-
-def check_submission(value: object) -> str:
-    """The submission mode asked for; blank means ``direct`` (run now, as before staging existed)."""
-    if _blank(value):
-        return "direct"
-    if value not in SUBMISSIONS:
-        raise InvalidRunOption(
-            _l(
-                "submission must be 'direct' (run now), 'staged' (put in the staging list) "
-                "or 'auto' (direct when idle, staged when busy)"
-            ),
-            field="submission",
-        )
-    return str(value)
 
 
 def staging_data(run: RunRequest, note: str = "") -> dict[str, object]:
@@ -904,31 +556,34 @@ def submit_run(
     broker: redis.Redis | None = None,
 ) -> Submission:
     """Hand a validated run to Celery (``direct``), to the staging list (``staged``), or let the
-    staging service decide (``auto``: direct when the list is empty and the target queue is below
-    the dispatcher's low-water mark, staged otherwise). Refused input raises before anything is
-    sent or staged. ``broker`` is the broker's Redis when it is not ``client``'s server.
+    list decide (``auto``: direct when the list is empty and the target queue is below the
+    dispatcher's low-water mark, staged otherwise); see ``core.submission``. Refused input raises
+    before anything is sent or staged; a broker that refuses raises BrokerUnavailable (503) and
+    nothing is recorded. ``broker`` is the broker's Redis when it is not ``client``'s server.
     """
-    from ..staging import service as staging
-
     submission = check_submission(submission)
-    if submission == "direct":
-        task_id = send_run(celery_app, session, run)
-        return Submission(task_id, "sent", submission, run.queue or default_route(celery_app, run.task)[0])
-    item = staging.build_item(celery_app, staging_data(run, note), staged_by=staged_by, max_bytes=max_bytes)
-    if submission == "staged":
-        staging.stage_item(client, prefix, item)
-        outcome = "staged"
-    else:
-        try:
-            outcome = staging.submit(client, celery_app, prefix, item, mode="auto", broker=broker)
-        except OperationalError as exc:
-            raise BrokerUnavailable(
-                _l("the broker did not accept the task: %(error)s", error=str(exc))
-            ) from exc
-    queue = staging.target_queue(celery_app, item)
-    if outcome == "sent":
-        _record_sent(session, item.id, run, queue, "operator", None)
-    return Submission(item.id, outcome, submission, queue)
+    item = None
+    if submission != "direct":
+        data = staging_data(run, note)
+        item = new_item(
+            run.task,
+            run.args,
+            run.kwargs,
+            data["options"],
+            staged_by=staged_by,
+            max_bytes=max_bytes,
+            note=data["note"],
+        )
+    return submissions.submit_run(
+        client,
+        celery_app,
+        session,
+        prefix,
+        submission=submission,
+        direct=run_message(run, task_id=item.id if item else None),
+        item=item,
+        broker=broker,
+    )
 
 
 # --- Results ---------------------------------------------------------------------------------

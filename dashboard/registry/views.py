@@ -7,10 +7,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
+from ..core import broker
 from ..core.errors import DashboardError
 from ..extensions import db
 from ..portal.permissions import current_identity, mutation
-from ..redis_client import get_celery, get_redis, inspect_limits
+from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from ..timeutil import utcnow
 from . import service
@@ -76,7 +77,7 @@ def _task_page(
     if form is None and info.in_app:
         form = build_run_form(
             info,
-            service.known_queues(celery_app, report),
+            broker.known_queues(celery_app, report.queue_names()),
             info.queue,
             service.zone_names(),
             _operator_zone(),
@@ -117,7 +118,11 @@ def run(name: str):
     report = _report()
     info = service.describe_task(celery_app, name, report)
     form = build_run_form(
-        info, service.known_queues(celery_app, report), info.queue, service.zone_names(), _operator_zone()
+        info,
+        broker.known_queues(celery_app, report.queue_names()),
+        info.queue,
+        service.zone_names(),
+        _operator_zone(),
     )
     if not form.validate():
         form.general_errors.append(_("the form could not be read; reload the page and try again"))
@@ -142,12 +147,10 @@ def run(name: str):
 
 def _submit(run_request: service.RunRequest, submission: object, note: object) -> service.Submission:
     """Send, stage or auto-submit a validated run (see ``service.submit_run``)."""
-    from ..staging import service as staging
-
     config = current_app.config
     if not isinstance(note, str | type(None)):
         raise service.InvalidRunOption(_l("note must be text"), field="note")
-    same_server = staging.broker_is_staging_redis(config["REDIS_URL"], config["CELERY_BROKER_URL"])
+    same_server = broker_on_dashboard_redis()
     return service.submit_run(
         get_redis(),
         get_celery(),
@@ -158,7 +161,7 @@ def _submit(run_request: service.RunRequest, submission: object, note: object) -
         staged_by=current_identity().user,
         max_bytes=config["MAX_PAYLOAD_BYTES"],
         note=note or "",
-        broker=None if same_server else staging.broker_client(get_celery()),
+        broker=None if same_server else get_broker(),
     )
 
 
@@ -202,7 +205,7 @@ def api_detail(name: str):
     report = _report()
     info = service.describe_task(celery_app, name, report)
     body = info.to_json()
-    body["queues"] = service.known_queues(celery_app, report)
+    body["queues"] = broker.known_queues(celery_app, report.queue_names())
     return jsonify(body)
 
 

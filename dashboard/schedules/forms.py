@@ -44,7 +44,7 @@ class ScheduleForm(FlaskForm):
     args = TextAreaField(_l("Positional arguments (JSON list)"), default="[]", render_kw={"rows": 2})
     kwargs = TextAreaField(_l("Keyword arguments (JSON object)"), default="{}", render_kw={"rows": 2})
     queue = StringField(_l("Queue (empty: the task's routing)"))
-    priority = StringField(_l("Priority"), render_kw={"type": "number", "min": "0", "max": "255"})
+    priority = StringField(_l("Priority"), render_kw={"type": "number", "min": "0", "max": "9"})
     expires_seconds = StringField(
         _l("Message expires after (seconds)"), render_kw={"type": "number", "min": "1"}
     )

@@ -5,8 +5,9 @@ Run it as ``celery -A celery_app:app beat -S dashboard.schedules.scheduler:Datab
 Each tick: keep (or try to take) the Redis beat lock; only the holder fires. Read the version
 counter (one primary-key read); when it moved, reload only the rows whose ``changed_version`` is
 newer, plus the list of enabled ids to notice deletions. Then fire what is due from an in-memory
-heap: each run is claimed in SQL first (compare-and-set on ``next_run_at``, with its history row)
-and published afterwards, so a restart or a second beat never fires the same due time twice.
+heap: each run is claimed in SQL first (compare-and-set on ``next_run_at``) and published
+afterwards, so a restart or a second beat never fires the same due time twice; the history row
+of a run is written once the broker has accepted it.
 """
 
 from __future__ import annotations
@@ -47,11 +48,10 @@ class DatabaseScheduler(Scheduler):
     # ----------------------------------------------------------------- Scheduler interface
 
     def setup_schedule(self) -> None:
-        from dashboard import create_app
+        from ..core.beat import beat_lock
+        from ..setup import create_process_app
 
-        from .keys import BeatLock
-
-        self._flask = create_app()
+        self._flask = create_process_app()
         self._context = self._flask.app_context()
         self._context.push()
         config = self._flask.config
@@ -60,7 +60,7 @@ class DatabaseScheduler(Scheduler):
         ttl = config.get("SCHEDULE_LOCK_TTL") or max(5.0 * float(self.max_interval), 5.0)
         self.redis = self._flask.extensions["taskdeck_redis"]
         self.instance = heartbeat.instance_id()
-        self.lock = BeatLock(self.redis, self.prefix, self.instance, float(ttl))
+        self.lock = beat_lock(self.redis, self.prefix, self.instance, float(ttl))
         self.heartbeat_ttl = float(ttl)
         self.merge_inplace(self.app.conf.beat_schedule)
         logger.info("beat: database scheduler %s, lock TTL %.1f s", self.instance, ttl)
@@ -201,8 +201,9 @@ class DatabaseScheduler(Scheduler):
             self._publish(session, batch, claims)
 
     def _publish(self, session, batch, claims) -> None:
-        from .service import publish
+        from .service import publish, record_published, schedule_message
 
+        sent = []
         with self.app.producer_or_acquire() as producer:
             for run, claim in zip(batch, claims, strict=True):
                 due = run.next_run_at
@@ -219,6 +220,7 @@ class DatabaseScheduler(Scheduler):
                 else:
                     try:
                         publish(self.app, run, claim.task_id, due, producer=producer)
+                        sent.append(schedule_message(run, claim.task_id, due))
                         logger.info("beat: sent %s (%s) due %s as %s", run.name, run.task, due, claim.task_id)
                     except Exception:
                         logger.exception("beat: could not send %s; its run due %s is lost", run.name, due)
@@ -227,6 +229,8 @@ class DatabaseScheduler(Scheduler):
                     self._runs.pop(run.id, None)
                 else:
                     heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
+        # Only what the broker accepted is recorded, so a refused run leaves no PENDING row.
+        record_published(session, self.app, sent)
 
     def _fire_static(self) -> None:
         for entry in list(self.data.values()):

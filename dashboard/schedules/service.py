@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import redis
 from celery import Celery
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import heartbeat
+from ..core.dispatch import Outgoing, new_task_id, record, send_message
 from ..core.errors import DashboardError, NotFound, Unprocessable, reason
-from ..core.runs import TaskRun, record_sent
-from ..registry.service import check_arguments, require_task
+from ..core.inspect import ALIVE_WITHIN, inspect_cached
+from ..core.json_text import decode_json
+from ..core.run_options import queue_checker, validate_run
+from ..core.tasks import require_task
 from ..timeutil import as_utc, utcnow
-from .keys import beat_lock_key
 from .models import Schedule, ScheduleVersion
 from .timing import (
     KINDS,
@@ -139,57 +141,19 @@ def _text(data: dict, name: str, *, required: bool = False, limit: int = 255) ->
     return value
 
 
-def _optional_int(data: dict, name: str, low: int, high: int | None = None) -> int | None:
-    value = data.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise Unprocessable(_l("%(field)s must be a whole number", field=_word(name)), field=name)
-    try:
-        number = int(str(value).strip()) if not isinstance(value, int) else value
-    except ValueError:
-        raise Unprocessable(_l("%(field)s must be a whole number", field=_word(name)), field=name) from None
-    if high is not None and not low <= number <= high:
-        raise Unprocessable(
-            _l("%(field)s must be between %(low)s and %(high)s", field=_word(name), low=low, high=high),
-            field=name,
-        )
-    if number < low:
-        raise Unprocessable(_l("%(field)s must be at least %(low)s", field=_word(name), low=low), field=name)
-    return number
+def parse_spec(
+    data: dict,
+    celery_app: Celery,
+    *,
+    max_payload: int,
+    check_task: bool = True,
+    queues: Callable[[], Iterable[str]] | Iterable[str] = (),
+) -> ScheduleSpec:
+    """Validate a schedule definition from a form, the API or an import; raise with the offending field.
 
-
-def _too_large(name: str, max_bytes: int):
-    return _l("%(field)s is larger than %(limit)s bytes", field=_word(name), limit=max_bytes)
-
-
-def _json_value(data: dict, name: str, expected: type, default: object, max_bytes: int):
-    value = data.get(name, default)
-    if value is None or value == "":
-        value = default
-    if isinstance(value, str):
-        if len(value.encode()) > max_bytes:
-            raise Unprocessable(_too_large(name, max_bytes), field=name)
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise Unprocessable(
-                _l("%(field)s is not valid JSON: %(error)s", field=_word(name), error=str(exc)), field=name
-            ) from None
-    if not isinstance(value, expected):
-        message = (
-            _l("%(field)s must be a JSON list", field=_word(name))
-            if expected is list
-            else _l("%(field)s must be a JSON object", field=_word(name))
-        )
-        raise Unprocessable(message, field=name)
-    if len(json.dumps(value).encode()) > max_bytes:
-        raise Unprocessable(_too_large(name, max_bytes), field=name)
-    return value
-
-
-def parse_spec(data: dict, celery_app: Celery, *, max_payload: int, check_task: bool = True) -> ScheduleSpec:
-    """Validate a schedule definition from a form or the API; raise with the offending field."""
+    What each run sends (task, args, kwargs, queue, priority, expiry, zone) is checked by the run
+    model, as a direct run is; ``queues`` are accepted besides the configured ones.
+    """
     if not isinstance(data, dict):
         raise DashboardError(_l("a schedule must be a JSON object"))
     name = _text(data, "name", required=True, limit=200)
@@ -214,11 +178,23 @@ def parse_spec(data: dict, celery_app: Celery, *, max_payload: int, check_task: 
         interval_every = int(str(data.get("interval_every")).strip())
     else:
         cron, _ = cron_fields(data.get("cron") or "")
-    args = _json_value(data, "args", list, [], max_payload)
-    kwargs = _json_value(data, "kwargs", dict, {}, max_payload)
-    if check_task:
-        task = require_task(celery_app, task_name)
-        check_arguments(task, args, kwargs)
+    run = validate_run(
+        {
+            "task": task_name,
+            "args": data.get("args"),
+            "kwargs": data.get("kwargs"),
+            "queue": data.get("queue"),
+            "priority": data.get("priority"),
+            "expires": data.get("expires_seconds"),
+            "timezone": tz_name,
+        },
+        task=require_task(celery_app, task_name) if check_task else None,
+        now=utcnow(),
+        max_payload_bytes=max_payload,
+        queue_known=queue_checker(celery_app, queues),
+        names={"expires": "expires_seconds"},
+        seconds_only_expiry=True,
+    )
     start_at = parse_local(data.get("start_at"), tz, "start_at")
     end_at = parse_local(data.get("end_at"), tz, "end_at")
     if start_at and end_at and end_at <= start_at:
@@ -232,11 +208,11 @@ def parse_spec(data: dict, celery_app: Celery, *, max_payload: int, check_task: 
         interval_every=interval_every,
         interval_unit=interval_unit,
         cron=cron,
-        args=args,
-        kwargs=kwargs,
-        queue=_text(data, "queue"),
-        priority=_optional_int(data, "priority", 0, 255),
-        expires_seconds=_optional_int(data, "expires_seconds", 1),
+        args=run.args,
+        kwargs=run.kwargs,
+        queue=run.queue,
+        priority=run.priority,
+        expires_seconds=None if run.expires is None else int(run.expires),
         start_at=start_at,
         end_at=end_at,
         description=_text(data, "description", limit=2000),
@@ -493,21 +469,31 @@ def duplicate_schedule(session: Session, schedule_id: int) -> Schedule:
 
 
 def import_schedules(
-    session: Session, celery_app: Celery, items: object, *, max_payload: int, now: datetime | None = None
+    session: Session,
+    celery_app: Celery,
+    items: object,
+    *,
+    max_payload: int,
+    now: datetime | None = None,
+    queues: Callable[[], Iterable[str]] | Iterable[str] = (),
 ) -> tuple[int, int]:
     """Create or (by name) update every schedule in ``items``, all or nothing.
 
-    Returns (created, updated). Imported schedules keep their ``enabled`` flag only when it is
-    given; new ones are disabled by default.
+    ``items`` is the decoded list, or the JSON text of a file or request body (decoded here with
+    the one JSON decoder, so nesting and NaN are refused as everywhere else). Returns (created,
+    updated). Imported schedules keep their ``enabled`` flag only when it is given; new ones are
+    disabled by default.
     """
     now = now or utcnow()
+    if isinstance(items, str | bytes):
+        items = decode_json(items, "file", members=2)
     if not isinstance(items, list):
         raise DashboardError(_l("an import must be a JSON list of schedules"), field="file")
     specs = []
     seen: set[str] = set()
     for index, item in enumerate(items, start=1):
         try:
-            spec = parse_spec(item, celery_app, max_payload=max_payload)
+            spec = parse_spec(item, celery_app, max_payload=max_payload, queues=queues)
         except DashboardError as exc:
             message = _l("schedule #%(index)s: %(reason)s", index=index, reason=reason(exc))
             raise type(exc)(message, field=exc.field) from None
@@ -548,23 +534,40 @@ def import_schedules(
 # --------------------------------------------------------------------------- runs
 
 
-def publish(
-    celery_app: Celery, schedule: ScheduleRun, task_id: str, due: datetime | None, producer=None
-) -> None:
-    """Send one run of a schedule to the broker, tagged with the schedule id (and due time)."""
+def schedule_message(schedule: ScheduleRun, task_id: str, due: datetime | None) -> Outgoing:
+    """One run of a schedule as a message, tagged with the schedule id (and due time)."""
     headers = {SCHEDULE_HEADER: str(schedule.id)}
     if due is not None:
         headers[DUE_HEADER] = due.isoformat()
-    options: dict = {"task_id": task_id, "headers": headers}
+    options: dict = {"headers": headers}
     if schedule.queue:
         options["queue"] = schedule.queue
     if schedule.priority is not None:
         options["priority"] = schedule.priority
     if schedule.expires_seconds:
         options["expires"] = schedule.expires_seconds
-    celery_app.send_task(
-        schedule.task, args=schedule.args, kwargs=schedule.kwargs, producer=producer, **options
+    return Outgoing(
+        task=schedule.task,
+        args=schedule.args,
+        kwargs=schedule.kwargs,
+        origin="schedule",
+        origin_ref=str(schedule.id),
+        options=options,
+        task_id=task_id,
     )
+
+
+def publish(
+    celery_app: Celery, schedule: ScheduleRun, task_id: str, due: datetime | None, producer=None
+) -> None:
+    """Send one run of a schedule to the broker; BrokerUnavailable when it refuses. Not recorded:
+    the caller records what was sent (:func:`record_published`)."""
+    send_message(celery_app, schedule_message(schedule, task_id, due), producer=producer)
+
+
+def record_published(session: Session, celery_app: Celery, sent: list[Outgoing]) -> int:
+    """Note published runs in the history (after sending, never before); returns how many."""
+    return sum(record(session, message, message.queue(celery_app)) for message in sent)
 
 
 @dataclass
@@ -613,19 +616,18 @@ class Claim:
 
 
 def claim_due_runs(session: Session, runs: list[ScheduleRun], now: datetime, grace: float) -> list[Claim]:
-    """Record due runs (or the runs missed beyond the grace period) in SQL before publishing.
+    """Claim due runs (or count the runs missed beyond the grace period) in SQL before publishing.
 
     One transaction for the whole batch; one ``Claim`` per run, in order. Every due time is
     accounted for exactly once: fired when it is at most ``grace`` seconds old (so a beat that
     was down catches up run by run), otherwise counted as missed. Each update only applies while
     the row still says ``next_run_at == due`` and is enabled, so two beats (or a beat and an
-    edit) never both claim one due time. The history rows of fired runs are inserted in the
-    same transaction (the task ids are new, so there is nothing to merge; same columns as
-    ``record_sent``).
+    edit) never both claim one due time. No history row is written here: a fired run is
+    recorded only once the broker has accepted it (:func:`record_published`), so a broker that
+    refuses leaves no PENDING run behind.
     """
     cutoff = now - timedelta(seconds=grace)
     claims: list[Claim] = []
-    history: list[dict] = []
     version: int | None = None
     for run in runs:
         due = run.next_run_at
@@ -654,24 +656,6 @@ def claim_due_runs(session: Session, runs: list[ScheduleRun], now: datetime, gra
             claims.append(Claim("missed", next_run_at=next_run, missed=missed))
         else:
             claims.append(Claim("fire", task_id=task_id, next_run_at=next_run))
-            history.append(
-                {
-                    "task_id": task_id,
-                    "name": run.task,
-                    "args": json.dumps(run.args),
-                    "kwargs": json.dumps(run.kwargs),
-                    "queue": run.queue,
-                    "origin": "schedule",
-                    "origin_ref": str(run.id),
-                    "state": "PENDING",
-                    "retries": 0,
-                    "sent_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-    if history:
-        session.execute(insert(TaskRun), history)
     session.commit()
     return claims
 
@@ -697,26 +681,22 @@ def _skip_missed(run: ScheduleRun, due: datetime, cutoff: datetime) -> tuple[int
 def trigger_now(
     session: Session, celery_app: Celery, schedule_id: int, *, now: datetime | None = None
 ) -> str:
-    """Send one run now, outside the schedule's timetable; returns the Celery task id."""
+    """Send one run now, outside the schedule's timetable; returns the Celery task id.
+
+    Sent first: a broker that refuses raises BrokerUnavailable and changes nothing (no history
+    row, the schedule's counters untouched).
+    """
     now = now or utcnow()
     schedule = get_schedule(session, schedule_id)
     require_task(celery_app, schedule.task)
     run = ScheduleRun.from_row(schedule)
-    task_id = str(uuid.uuid4())
+    task_id = new_task_id()
+    publish(celery_app, run, task_id, None)
     schedule.last_run_at = now
     schedule.last_task_id = task_id
     schedule.total_run_count = (schedule.total_run_count or 0) + 1
-    record_sent(
-        session,
-        task_id=task_id,
-        name=schedule.task,
-        args=schedule.args,
-        kwargs=schedule.kwargs,
-        queue=schedule.queue,
-        origin="schedule",
-        origin_ref=str(schedule.id),
-    )
-    publish(celery_app, run, task_id, None)
+    session.commit()
+    record_published(session, celery_app, [schedule_message(run, task_id, None)])
     return task_id
 
 
@@ -823,63 +803,19 @@ def next_runs(
 
 
 def registered_on_live_workers(
-    client: redis.Redis, prefix: str, celery_app: Celery, *, timeout: float, max_age: float
+    client: redis.Redis,
+    prefix: str,
+    celery_app: Celery,
+    *,
+    timeout: float,
+    max_age: float,
+    alive_within: float = ALIVE_WITHIN,
 ) -> set[str]:
     """Task names registered on at least one worker answering inspect (the shared inspect cache)."""
-    from ..workers.service import inspect_cached
-
-    snapshot = inspect_cached(client, prefix, celery_app, "registered", timeout=timeout, max_age=max_age)
+    snapshot = inspect_cached(
+        client, prefix, celery_app, "registered", timeout=timeout, max_age=max_age, alive_within=alive_within
+    )
     return {name.split(" ")[0] for tasks in snapshot.replies.values() for name in (tasks or [])}
-
-
-@dataclass(frozen=True)
-class BeatInstance:
-    instance: str
-    at: datetime
-    role: str
-    schedules: int | None
-
-
-@dataclass(frozen=True)
-class BeatStatus:
-    """Who holds the beat lock and when each beat instance last ticked."""
-
-    holder: str | None
-    lock_ttl_ms: int | None
-    instances: list[BeatInstance]
-
-    @property
-    def last_tick(self) -> datetime | None:
-        ticks = [i.at for i in self.instances if i.instance == self.holder] or [i.at for i in self.instances]
-        return max(ticks) if ticks else None
-
-    def to_json(self) -> dict:
-        return {
-            "holder": self.holder,
-            "lock_ttl_ms": self.lock_ttl_ms,
-            "last_tick": self.last_tick.isoformat() if self.last_tick else None,
-            "instances": [
-                {"instance": i.instance, "at": i.at.isoformat(), "role": i.role, "schedules": i.schedules}
-                for i in self.instances
-            ],
-        }
-
-
-def beat_status(client: redis.Redis, prefix: str) -> BeatStatus:
-    """The lock holder and the beat heartbeats (for the overview's beat tile)."""
-    key = beat_lock_key(prefix)
-    holder = client.get(key)
-    ttl = client.pttl(key) if holder is not None else None
-    instances = [
-        BeatInstance(
-            beat.instance,
-            datetime.fromtimestamp(beat.at, UTC),
-            str(beat.info.get("role", "unknown")),
-            beat.info.get("schedules"),
-        )
-        for beat in heartbeat.alive(client, prefix, "beat")
-    ]
-    return BeatStatus(holder.decode() if holder else None, ttl if ttl and ttl > 0 else None, instances)
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from croniter import croniter
 from croniter.croniter import CroniterError
 from flask_babel import lazy_gettext as _l
 
+from ..core.bounds import MAX_DELAY_SECONDS, in_range, time_zone
 from ..core.errors import Unprocessable
 
 KINDS = ("once", "interval", "cron")
@@ -38,13 +39,7 @@ def zone(name: str | None) -> ZoneInfo:
     """The IANA zone called ``name``; InvalidSchedule (field ``timezone``) when unknown."""
     if not name or not isinstance(name, str):
         raise InvalidSchedule(_l("a time zone is required, e.g. UTC or Europe/Paris"), field="timezone")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
-        raise InvalidSchedule(
-            _l("unknown time zone '%(name)s' (use an IANA name such as Europe/Paris)", name=name),
-            field="timezone",
-        ) from None
+    return time_zone(name, InvalidSchedule)
 
 
 def zone_names() -> list[str]:
@@ -86,6 +81,11 @@ def interval_seconds(every: object, unit: object) -> int:
             raise InvalidSchedule(_l("the interval must be a whole number"), field="interval_every") from None
     if every <= 0:
         raise InvalidSchedule(_l("the interval must be greater than zero"), field="interval_every")
+    if every * UNITS[unit] > MAX_DELAY_SECONDS:  # beyond it, date arithmetic and the database overflow
+        raise InvalidSchedule(
+            _l("the interval must be at most %(limit)s seconds (10 years)", limit=MAX_DELAY_SECONDS),
+            field="interval_every",
+        )
     return every * UNITS[unit]
 
 
@@ -276,6 +276,8 @@ def parse_local(value: object, tz: ZoneInfo, field: str) -> datetime | None:
             raise InvalidSchedule(
                 _l("not a date and time: '%(value)s' (use YYYY-MM-DDTHH:MM)", value=value), field=field
             ) from None
-    if moment.tzinfo is not None:
-        return moment.astimezone(UTC)
-    return wall_to_utc(moment, tz)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)  # bounds first: near datetime's ends a zone cannot be applied
+        in_range(moment, field, InvalidSchedule)
+        return wall_to_utc(moment.replace(tzinfo=None), tz)
+    return in_range(moment, field, InvalidSchedule)

@@ -23,7 +23,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
+from ..core.beat import beat_status
 from ..core.errors import DashboardError
+from ..core.json_text import decode_json
 from ..extensions import db
 from ..i18n import cron_locale
 from ..portal.permissions import mutation, requires_role
@@ -291,13 +293,7 @@ def import_file():
     try:
         if len(raw.encode()) > _max_payload() * 16:
             raise DashboardError(_l("the import is too large"), field="file")
-        try:
-            items = json.loads(raw)
-        except ValueError as exc:
-            raise DashboardError(_l("not valid JSON: %(error)s", error=str(exc)), field="file") from None
-        created, updated = service.import_schedules(
-            db.session, get_celery(), items, max_payload=_max_payload()
-        )
+        created, updated = service.import_schedules(db.session, get_celery(), raw, max_payload=_max_payload())
     except DashboardError as exc:
         db.session.rollback()
         context = _list_context()
@@ -401,11 +397,12 @@ def api_preview():
 @api.post("/import")
 @mutation("admin", "schedule.import")
 def api_import():
-    items = request.get_json(silent=True)
+    body = request.get_data()
+    items = decode_json(body, "body", members=2) if body else None  # a list of schedule objects
     created, updated = service.import_schedules(db.session, get_celery(), items, max_payload=_max_payload())
     return jsonify({"created": created, "updated": updated})
 
 
 @api.get("/beat")
 def api_beat():
-    return jsonify(service.beat_status(get_redis(), current_app.config["TASKDECK_KEY_PREFIX"]).to_json())
+    return jsonify(beat_status(get_redis(), current_app.config["TASKDECK_KEY_PREFIX"]).to_json())

@@ -16,7 +16,7 @@ from flask import Flask
 
 from .. import heartbeat
 from ..extensions import db
-from ..redis_client import get_celery, get_redis
+from ..redis_client import broker_on_dashboard_redis, get_celery, get_redis
 from . import service
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,7 @@ class Dispatcher:
         signal.signal(signal.SIGINT, self.stop)
         with self.app.app_context():
             client, prefix = get_redis(), self.app.config["TASKDECK_KEY_PREFIX"]
-            same_server = service.broker_is_staging_redis(
-                self.app.config["REDIS_URL"], self.app.config["CELERY_BROKER_URL"]
-            )
+            same_server = broker_on_dashboard_redis()
             if not same_server:
                 recovered = service.recover_releases(client, get_celery(), prefix)
                 if recovered:

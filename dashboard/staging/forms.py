@@ -48,18 +48,16 @@ class ItemForm(FlaskForm):
         self.note.data = item.note
 
     def item_data(self, task: str) -> dict:
-        """Request data for ``service.build_item``; JSON errors become field errors."""
-        from ..core.errors import Unprocessable
-
-        parsed = {}
-        for name in ("args", "kwargs"):
-            raw = (getattr(self, name).data or "").strip() or ("[]" if name == "args" else "{}")
-            try:
-                parsed[name] = json.loads(raw)
-            except ValueError as exc:
-                raise Unprocessable(_l("not valid JSON: %(error)s", error=str(exc)), field=name) from exc
+        """Request data for ``service.build_item``: the arguments stay JSON text, which the run
+        model decodes (refusing bad JSON next to its field), as for the API."""
         options = {
             name: (getattr(self, name).data or "").strip() or None
             for name in ("queue", "priority", "countdown", "eta", "expires")
         }
-        return {"task": task, **parsed, "options": options, "note": (self.note.data or "").strip()}
+        return {
+            "task": task,
+            "args": self.args.data or "",
+            "kwargs": self.kwargs.data or "",
+            "options": options,
+            "note": (self.note.data or "").strip(),
+        }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -11,10 +9,9 @@ from flask_babel import lazy_gettext as _l
 from .. import heartbeat
 from ..api import api_blueprint, json_body
 from ..core.errors import DashboardError, Unprocessable
-from ..core.runs import record_sent
 from ..extensions import db
 from ..portal.permissions import current_identity, mutation, requires_role
-from ..redis_client import get_celery, get_redis
+from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis
 from ..rendering import page_or_fragment, wants_fragment
 from . import service
 from .forms import ItemForm, PolicyForm
@@ -30,9 +27,7 @@ def _prefix() -> str:
 
 
 def _same_server() -> bool:
-    return service.broker_is_staging_redis(
-        current_app.config["REDIS_URL"], current_app.config["CELERY_BROKER_URL"]
-    )
+    return broker_on_dashboard_redis()
 
 
 def _list_context(notice: str | None = None, error: str | None = None) -> dict:
@@ -214,6 +209,8 @@ def save_item(item_id: str):
             staged_at=item.staged_at,
             max_bytes=current_app.config["MAX_PAYLOAD_BYTES"],
             item_id=item.id,
+            queues=[item.queue],  # accepted when it was staged
+            check_times=False,  # an ETA may have passed while the item waited
         )
         service.edit(client, _prefix(), updated)
     except DashboardError as exc:
@@ -249,18 +246,8 @@ def api_add():
         service.stage_item(client, _prefix(), item, at="head")
         outcome = "staged"
     else:
-        broker = None if _same_server() else service.broker_client(celery_app)
-        outcome = service.submit(client, celery_app, _prefix(), item, mode=mode, broker=broker)
-    if outcome == "sent":
-        record_sent(
-            db.session,
-            task_id=item.id,
-            name=item.task,
-            args=json.dumps(item.args),
-            kwargs=json.dumps(item.kwargs),
-            queue=service.target_queue(celery_app, item),
-            origin="operator",
-        )
+        broker = None if _same_server() else get_broker()
+        outcome = service.submit(client, celery_app, db.session, _prefix(), item, mode=mode, broker=broker)
     body = {"id": item.id, "outcome": outcome, "version": service.current_version(client, _prefix())}
     return jsonify(body), 201 if outcome == "staged" else 202
 
@@ -300,6 +287,8 @@ def api_edit(item_id: str):
         staged_at=item.staged_at,
         max_bytes=current_app.config["MAX_PAYLOAD_BYTES"],
         item_id=item.id,
+        queues=[item.queue],  # accepted when it was staged
+        check_times=False,  # an ETA may have passed while the item waited
     )
     return jsonify({"id": item_id, "version": service.edit(client, _prefix(), updated)})
 

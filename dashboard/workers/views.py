@@ -14,7 +14,7 @@ from ..i18n import localtime
 from ..portal.permissions import delegates_to, mutation, requires_role
 from ..redis_client import get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
-from . import service
+from . import control, service
 
 bp = Blueprint("workers", __name__, url_prefix="/workers")
 api = api_blueprint("workers_api", __name__, "workers")
@@ -24,11 +24,12 @@ FORM_META = frozenset({"csrf_token", "confirmed"})
 
 
 def _settings() -> dict[str, float]:
-    config = current_app.config
+    limits = inspect_limits()
     return {
-        **inspect_limits(),
-        "offline_after": config["WORKERS_OFFLINE_AFTER"],
-        "forget_after": config["WORKERS_FORGET_AFTER"],
+        "timeout": limits["timeout"],
+        "max_age": limits["max_age"],
+        "offline_after": limits["alive_within"],
+        "forget_after": current_app.config["WORKERS_FORGET_AFTER"],
     }
 
 
@@ -66,7 +67,7 @@ def _flower_worker_url(hostname: str) -> str | None:
 
 def _context(**extra: Any) -> dict[str, Any]:
     return {
-        "commands": service.COMMANDS,
+        "commands": control.COMMANDS,
         "flower_task_url": _flower_task_url,
         "flower_worker_url": _flower_worker_url,
         **extra,
@@ -88,7 +89,7 @@ def index():
 def detail(hostname: str):
     """One worker: every section, each of which then polls on its own."""
     worker = _detail(hostname)
-    paused = service.paused_queues(get_redis(), _prefix(), hostname)
+    paused = control.paused_queues(get_redis(), _prefix(), hostname)
     return page_or_fragment(
         "workers/detail.html", "workers/_detail.html", live=True, **_context(worker=worker, paused=paused)
     )
@@ -100,14 +101,14 @@ def section(hostname: str, kind: str):
     if kind not in service.DETAIL_KINDS:
         abort(404)
     worker = _detail(hostname, (kind,))
-    paused = service.paused_queues(get_redis(), _prefix(), hostname) if kind == "active_queues" else []
+    paused = control.paused_queues(get_redis(), _prefix(), hostname) if kind == "active_queues" else []
     return fragment_only("workers/_section.html", **_context(worker=worker, kind=kind, paused=paused))
 
 
 @bp.get("/<hostname>/confirm/<command>")
 def confirm(hostname: str, command: str):
     """The confirmation step for destructive commands when JavaScript is off (changes nothing)."""
-    cmd = service.COMMANDS.get(command) or abort(404)
+    cmd = control.COMMANDS.get(command) or abort(404)
     values = {k: v for k, v in request.args.items() if k not in FORM_META}
 
     @requires_role(cmd.role)
@@ -122,10 +123,10 @@ def confirm(hostname: str, command: str):
 # --------------------------------------------------------------------------- control (HTML)
 
 
-def _run_control_html(command: service.Command, hostname: str):
+def _run_control_html(command: control.Command, hostname: str):
     values = {k: v for k, v in request.form.items() if k not in FORM_META}
     try:
-        result = service.send_control(
+        result = control.send_control(
             get_redis(),
             _prefix(),
             get_celery(),
@@ -147,7 +148,7 @@ def _run_control_html(command: service.Command, hostname: str):
     return render_template("workers/control.html", **context)
 
 
-def _html_control_view(command: service.Command):
+def _html_control_view(command: control.Command):
     @mutation(command.role, f"worker.{command.name}")
     def view(hostname: str):
         return _run_control_html(command, hostname)
@@ -157,14 +158,14 @@ def _html_control_view(command: service.Command):
     return view
 
 
-def _api_control_view(command: service.Command):
+def _api_control_view(command: control.Command):
     @mutation(command.role, f"worker.{command.name}")
     def view(hostname: str):
         body = json_body()
         arguments = body.get("arguments") or {}
         if not isinstance(arguments, dict):
             raise Unprocessable(_l("arguments must be a JSON object"), field="arguments")
-        result = service.send_control(
+        result = control.send_control(
             get_redis(),
             _prefix(),
             get_celery(),
@@ -179,7 +180,7 @@ def _api_control_view(command: service.Command):
     return view
 
 
-for _command in service.COMMANDS.values():
+for _command in control.COMMANDS.values():
     bp.add_url_rule(
         f"/<hostname>/control/{_command.name}",
         endpoint=f"control_{_command.name}",
@@ -188,7 +189,7 @@ for _command in service.COMMANDS.values():
     )
 
 # One audited, role-checked view per command; the API route below picks one by the body's command.
-_API_CONTROL = {name: _api_control_view(cmd) for name, cmd in service.COMMANDS.items()}
+_API_CONTROL = {name: _api_control_view(cmd) for name, cmd in control.COMMANDS.items()}
 
 
 # --------------------------------------------------------------------------- JSON API
@@ -213,7 +214,7 @@ def api_commands():
                 for a in cmd.arguments
             ],
         }
-        for name, cmd in service.COMMANDS.items()
+        for name, cmd in control.COMMANDS.items()
     }
     return jsonify(body)
 

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from dashboard.core.runs import TaskRun
+from dashboard.core.runs import TaskRun, record_sent
 from dashboard.extensions import db
-from dashboard.history import service
+from dashboard.history import service, store
 from dashboard.history.merge import RunUpdate
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -56,7 +56,7 @@ def add_runs(app, *specs: dict) -> list[str]:
     with app.app_context():
         # one batch per run keeps seq in the given order
         for start in range(0, len(updates), 2):
-            service.apply_updates(db.session, updates[start : start + 2])
+            store.apply_updates(db.session, updates[start : start + 2])
     return ids
 
 
@@ -104,7 +104,7 @@ def test_bad_filters_are_refused_without_crashing(client, query):
 
 def test_schedule_filter_matches_runs_of_that_schedule(app, client):
     with app.app_context():
-        service.record_sent(
+        record_sent(
             db.session,
             task_id="s-1",
             name="tasks.add",
@@ -114,7 +114,7 @@ def test_schedule_filter_matches_runs_of_that_schedule(app, client):
             origin="schedule",
             origin_ref="7",
         )
-        service.record_sent(
+        record_sent(
             db.session,
             task_id="s-2",
             name="tasks.add",
@@ -158,7 +158,7 @@ def test_unknown_run_is_404_on_page_and_api(client):
 def test_record_sent_is_an_upsert_that_keeps_recorded_state(app):
     (task_id,) = add_runs(app, {})
     with app.app_context():
-        run = service.record_sent(
+        run = record_sent(
             db.session,
             task_id=task_id,
             name="tasks.add",
@@ -215,5 +215,5 @@ def test_retention_deletes_only_old_runs_in_batches(app):
             .values(created_at=utcnow() - timedelta(days=40))
         )
         db.session.commit()
-        assert service.delete_older_than(db.session, utcnow() - timedelta(days=30), batch=2) == 5
+        assert store.delete_older_than(db.session, utcnow() - timedelta(days=30), batch=2) == 5
         assert {r.task_id for r in db.session.query(TaskRun)} == set(ids[5:])

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
+from dashboard.core.runs import record_sent
 from dashboard.extensions import db
-from dashboard.history import service
 from tests.history.conftest import wait_for_state
 from tests.support.servers import wait_until
 
@@ -20,7 +20,7 @@ def send(app, celery_app, name: str, *, args=(), kwargs=None, origin: str | None
     task_id = str(uuid.uuid4())
     if origin:
         with app.app_context():
-            service.record_sent(
+            record_sent(
                 db.session,
                 task_id=task_id,
                 name=name,

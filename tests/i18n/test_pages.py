@@ -56,8 +56,8 @@ def _untranslated(text: str, phrases: list[str]) -> list[str]:
 @pytest.fixture
 def data(app, celery_app):
     """One of each detail page's subject: a run, a schedule, a staged item, a waiting message."""
+    from dashboard.core.runs import record_sent
     from dashboard.extensions import db
-    from dashboard.history import service as history
     from dashboard.redis_client import get_celery, get_redis
     from dashboard.schedules import service as schedules
     from dashboard.staging import service as staging
@@ -65,7 +65,7 @@ def data(app, celery_app):
     queue = f"i18n-{uuid.uuid4().hex[:8]}"
     task_id = str(uuid.uuid4())
     with app.app_context():
-        history.record_sent(
+        record_sent(
             db.session,
             task_id=task_id,
             name="tasks.add",

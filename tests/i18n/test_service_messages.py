@@ -17,7 +17,6 @@ REFUSAL_BASES = {"DashboardError", "NotFound", "Unprocessable"}
 # placeholder of one). Module -> the functions (``Class.method`` for methods) that raise them.
 OPERATOR_VALUE_ERRORS = {
     "dashboard/queues/models.py": {"_json_body", "StageableMessage.from_raw"},
-    "dashboard/registry/service.py": {"_reject_constant"},
 }
 
 

@@ -7,7 +7,8 @@ import urllib.request
 
 import pytest
 
-from dashboard.workers.service import LIST_KINDS, broadcast_count
+from dashboard.core.inspect import broadcast_count
+from dashboard.workers.service import LIST_KINDS
 from tests.support.servers import GunicornServer
 
 pytestmark = pytest.mark.worker

@@ -1,6 +1,9 @@
 """The audit log page and API: newest first, filtered, paged by keyset."""
 
+import json
 from datetime import timedelta
+
+import pytest
 
 from dashboard.extensions import db
 from dashboard.portal.models import AuditEntry
@@ -60,3 +63,46 @@ def test_prune_deletes_only_rows_older_than_retention(app):
         db.session.commit()
         assert prune_audit(db.session, retention_days=90) == 1
         assert db.session.query(AuditEntry).count() == 2
+
+
+# A lone surrogate is valid JSON ("\ud800") but no UTF-8: the body is sent as raw JSON text.
+SURROGATE_BODIES = [
+    ('{"args": ["\\ud800", "x"], "submission": "direct"}', 202),
+    ('{"args": ["x", "y"], "submission": "staged", "note": "\\ud800 \\udc00 nul\\u0000"}', 201),
+]
+
+
+@pytest.mark.parametrize(("body", "status"), SURROGATE_BODIES)
+def test_a_lone_surrogate_in_the_body_is_acted_on_and_audited_with_it_replaced(app, client, body, status):
+    response = client.post("/api/v1/tasks/tasks.add/run", data=body, content_type="application/json")
+    assert response.status_code == status, response.get_data(as_text=True)
+    with app.app_context():
+        entry = db.session.query(AuditEntry).one()
+        assert (entry.action, entry.result, entry.target) == ("task.run", str(status), "name=tasks.add")
+        assert "\ufffd" in entry.params and "\ud800" not in entry.params and "\x00" not in entry.params
+        entry.params.encode("utf-8")
+    listed = client.get("/api/v1/audit").get_json()["entries"]
+    assert listed[0]["params"] == entry.params
+
+
+def test_record_audit_stores_any_request_text_within_its_columns(app, client):
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    with app.app_context():
+        record_audit(
+            db.session,
+            Identity("eve\ud800", "admin"),
+            "task.run",
+            target="id=\x00\udfff" + "t" * 1000,
+            params={"deep": deep, "\ud800": "\u200f\x07"},
+            result="200\ud800",
+            request_id="r" * 100,
+        )
+        entry = db.session.query(AuditEntry).one()
+        assert entry.who == "eve\ufffd" and entry.result == "200\ufffd"
+        assert entry.target.startswith("id=\ufffd\ufffdttt") and len(entry.target) == 512
+        assert len(entry.request_id) == 64
+        params = json.loads(entry.params)
+        assert params["\ufffd"] == "\u200f\x07"  # RTL mark and BEL kept: the page escapes them
+    assert client.get("/audit/").status_code == 200

@@ -6,8 +6,8 @@ import uuid
 import pytest
 from flask import url_for
 
+from dashboard.core.runs import record_sent
 from dashboard.extensions import db
-from dashboard.history import service as history_service
 from tests.portal.test_identity import basic
 from tests.support.pages import page_rules
 
@@ -42,7 +42,7 @@ def scene(app, client, celery_app, redis_client, stage):
     assert created.status_code == 201, created.get_data(as_text=True)
     run_id = str(uuid.uuid4())
     with app.app_context():
-        history_service.record_sent(
+        record_sent(
             db.session,
             task_id=run_id,
             name="tasks.add",

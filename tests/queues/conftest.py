@@ -7,15 +7,16 @@ import uuid
 
 import pytest
 
+from dashboard.core.broker import layout_for
 from tests.support.servers import CeleryWorker
 
 
 @pytest.fixture
-def queue_name(redis_client) -> str:
+def queue_name(redis_client, celery_app) -> str:
     """A queue of this test's own that no worker consumes (until the test says so)."""
     name = f"tdq-{uuid.uuid4().hex[:10]}"
     yield name
-    redis_client.delete(name, *(f"{name}\x06\x16{step}" for step in (3, 6, 9)))
+    redis_client.delete(*layout_for(celery_app).sub_lists(name))
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dashboard.workers import keys as worker_keys
+from dashboard.core import inspect_keys as worker_keys
 
 pytestmark = pytest.mark.worker
 

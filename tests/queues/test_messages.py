@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from dashboard.queues.keys import BrokerLayout
+from dashboard.core.broker import BrokerLayout
 
 SEP = "\x06\x16"
 JSON = {"Content-Type": "application/json"}

@@ -5,7 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from celery import Celery
 
+from dashboard.core.bounds import InvalidRunOption
 from dashboard.core.errors import DashboardError
+from dashboard.core.tasks import InvalidArguments
 from dashboard.registry import service
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
@@ -44,15 +46,15 @@ def test_positional_only_and_star_args_go_positionally(demo_app):
 
 
 def test_a_gap_before_star_args_is_refused(demo_app):
-    with pytest.raises(service.InvalidArguments) as refused:
+    with pytest.raises(InvalidArguments) as refused:
         parse(demo_app, task="t.shapes", params={"a": 1, "rest": [3]})
     assert refused.value.field == "params.b"
 
 
 def test_star_args_must_be_a_list_and_star_star_an_object(demo_app):
-    with pytest.raises(service.InvalidArguments, match="must be a JSON list"):
+    with pytest.raises(InvalidArguments, match="must be a JSON list"):
         parse(demo_app, task="t.shapes", params={"a": 1, "b": 2, "rest": 3})
-    with pytest.raises(service.InvalidArguments, match="must be a JSON object"):
+    with pytest.raises(InvalidArguments, match="must be a JSON object"):
         parse(demo_app, task="t.shapes", params={"a": 1, "b": 2, "extra": [1]})
 
 
@@ -68,7 +70,7 @@ def test_eta_may_be_at_most_the_grace_in_the_past(demo_app, eta, accepted):
     if accepted:
         assert parse(demo_app, task="t.simple", args=[1], eta=eta).eta.tzinfo is UTC
     else:
-        with pytest.raises(service.InvalidRunOption):
+        with pytest.raises(InvalidRunOption):
             parse(demo_app, task="t.simple", args=[1], eta=eta)
 
 

@@ -34,8 +34,8 @@ API_CASES = {
     ),
     "too many positional": ("tasks.add", {"args": [1, 2, 3]}, 422, "args", "too many positional arguments"),
     "args not a list": ("tasks.add", {"args": {"x": 1}}, 422, "args", "must be a JSON list"),
-    "malformed args text": ("tasks.add", {"args": "[1, 2"}, 400, "args", "not valid JSON"),
-    "malformed kwargs text": ("tasks.add", {"kwargs": "{x: 1}"}, 400, "kwargs", "not valid JSON"),
+    "malformed args text": ("tasks.add", {"args": "[1, 2"}, 422, "args", "not valid JSON"),
+    "malformed kwargs text": ("tasks.add", {"kwargs": "{x: 1}"}, 422, "kwargs", "not valid JSON"),
     "unknown parameter": (
         "tasks.add",
         {"params": {"x": 1, "y": 2, "z": 3}},
@@ -138,7 +138,7 @@ def test_api_refuses_a_payload_over_the_limit(app, client, redis_client, unique_
 def test_api_refuses_nan_and_a_body_that_is_not_json(app, client, redis_client, unique_queue):
     raw = '{"args": [NaN, 1], "queue": ' + json.dumps(unique_queue.name) + "}"
     response = client.post("/api/v1/tasks/tasks.add/run", data=raw, content_type="application/json")
-    assert response.status_code == 400 and response.get_json()["field"] == "args"
+    assert response.status_code == 422 and response.get_json()["field"] == "args"
     response = client.post("/api/v1/tasks/tasks.add/run", data="[1, 2", content_type="application/json")
     assert response.status_code == 400
     response = client.post("/api/v1/tasks/tasks.add/run", data=json.dumps({"args": [1, 2]}))
@@ -148,7 +148,7 @@ def test_api_refuses_nan_and_a_body_that_is_not_json(app, client, redis_client, 
 
 # name: (form fields, status, id of the field the message sits next to, words)
 FORM_CASES = {
-    "malformed parameter": ({"mode": "fields", "p__x": "one", "p__y": "2"}, 400, "p__x", "not valid JSON"),
+    "malformed parameter": ({"mode": "fields", "p__x": "one", "p__y": "2"}, 422, "p__x", "not valid JSON"),
     "missing parameter": (
         {"mode": "fields", "p__x": "1", "p__y": ""},
         422,
@@ -157,7 +157,7 @@ FORM_CASES = {
     ),
     "malformed raw kwargs": (
         {"mode": "json", "args": "[1, 2]", "kwargs": "{"},
-        400,
+        422,
         "kwargs",
         "not valid JSON",
     ),

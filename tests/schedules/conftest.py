@@ -59,9 +59,10 @@ def start_beat(beat_env, tmp_path):
 
 
 @pytest.fixture
-def queue_name() -> str:
-    """A broker queue of this test's own, consumed by no worker, to observe what beat sends."""
-    return f"sched-test-{uuid.uuid4().hex[:8]}"
+def queue_name(declare_queue) -> str:
+    """A broker queue of this test's own, consumed by no worker, to observe what beat sends
+    (declared in the app's configuration: a schedule may only target a known queue)."""
+    return declare_queue(f"sched-test-{uuid.uuid4().hex[:8]}")
 
 
 def sent_messages(redis_client, queue: str) -> list[dict]:

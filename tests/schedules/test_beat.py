@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from celery.result import AsyncResult
 
+from dashboard.core.beat import beat_status
 from dashboard.core.runs import TaskRun
 from dashboard.extensions import db
 from dashboard.redis_client import get_celery
@@ -66,9 +67,9 @@ def test_interval_schedule_fires_on_time_repeatedly_and_runs_on_a_worker(
     assert row(app, watched).total_run_count >= 4
 
 
-def test_edits_take_effect_without_restart(app, start_beat, redis_client, queue_name):
+def test_edits_take_effect_without_restart(app, start_beat, redis_client, queue_name, declare_queue):
     changed, disabled, deleted, control = (
-        f"{queue_name}-{n}" for n in ("changed", "disabled", "deleted", "control")
+        declare_queue(f"{queue_name}-{n}") for n in ("changed", "disabled", "deleted", "control")
     )
     ids = {q: make(app, name=q, interval_every=1, queue=q) for q in (changed, disabled, deleted, control)}
     start_beat()
@@ -105,8 +106,10 @@ def test_edits_take_effect_without_restart(app, start_beat, redis_client, queue_
         assert len(sent_messages(redis_client, q)) <= frozen[q] + 1
 
 
-def test_once_schedule_fires_exactly_once_and_disables_itself(app, start_beat, redis_client, queue_name):
-    control = f"{queue_name}-control"
+def test_once_schedule_fires_exactly_once_and_disables_itself(
+    app, start_beat, redis_client, queue_name, declare_queue
+):
+    control = declare_queue(f"{queue_name}-control")
     make(app, name="control", interval_every=1, queue=control)
     run_at = (utcnow() + timedelta(seconds=3)).replace(microsecond=0, tzinfo=None).isoformat()
     once = make(app, name="once", kind="once", run_at=run_at, queue=queue_name)
@@ -129,7 +132,7 @@ def test_two_beats_fire_each_due_run_exactly_once_and_the_standby_takes_over(
     second = start_beat()
     wait_until(lambda: len(sent_messages(redis_client, queue_name)) >= 4, 40, what="4 runs")
     status = wait_until(
-        lambda: (s := service.beat_status(redis_client, key_prefix)) and len(s.instances) == 2 and s,
+        lambda: (s := beat_status(redis_client, key_prefix)) and len(s.instances) == 2 and s,
         20,
         what="two beat heartbeats",
     )
@@ -140,7 +143,7 @@ def test_two_beats_fire_each_due_run_exactly_once_and_the_standby_takes_over(
     wait_until(
         lambda: len(sent_messages(redis_client, queue_name)) >= count + 4, 40, what="the standby to take over"
     )
-    assert service.beat_status(redis_client, key_prefix).holder != status.holder
+    assert beat_status(redis_client, key_prefix).holder != status.holder
     assert_each_due_time_once(sent_messages(redis_client, queue_name), 1)
 
 

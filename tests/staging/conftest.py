@@ -11,8 +11,9 @@ from tests.support.servers import BIN, ManagedProcess
 
 
 @pytest.fixture
-def stage(app):
-    """``stage(n, **item)`` stages ``n`` tasks.add items through the service; returns their ids."""
+def stage(app, declare_queue):
+    """``stage(n, **item)`` stages ``n`` tasks.add items through the service; returns their ids.
+    A queue named in ``queue`` or ``options`` is declared in the app first."""
     from dashboard.redis_client import get_celery, get_redis
     from dashboard.staging import service
 
@@ -23,6 +24,8 @@ def stage(app):
                 data = {"task": "tasks.add", "args": [i, 1], **extra}
                 if queue:
                     data["options"] = {"queue": queue}
+                if (data.get("options") or {}).get("queue"):
+                    declare_queue(data["options"]["queue"])
                 item = service.build_item(get_celery(), data, staged_by="test", max_bytes=65536)
                 service.stage_item(get_redis(), app.config["TASKDECK_KEY_PREFIX"], item, at=at)
                 ids.append(item.id)

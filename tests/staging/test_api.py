@@ -68,7 +68,7 @@ def test_add_list_move_remove_through_the_api(client, order):
             422,
             "bogus",
         ),
-        ("post", "/api/v1/staging", {"task": "tasks.add", "args": ["x" * 70000, "y"]}, 413, "args"),
+        ("post", "/api/v1/staging", {"task": "tasks.add", "args": ["x" * 70000, "y"]}, 422, "args"),
         ("post", "/api/v1/staging", {"task": "tasks.add", "args": [1, 2], "id": "{first}"}, 409, "id"),
         ("post", "/api/v1/staging", {"task": "tasks.add", "args": [1, 2], "mode": "later"}, 422, "mode"),
         ("put", "/api/v1/staging/dispatcher", {"low_water": 0}, 422, "low_water"),

@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from dashboard.core.runs import TaskRun
+from dashboard.extensions import db
 from dashboard.staging import service
 from dashboard.staging.keys import StagingKeys
 
@@ -125,7 +127,11 @@ def test_cross_server_release_goes_through_the_processing_list_once(
     redis_client.delete("staging-cross")
 
 
-def test_submit_sends_directly_when_idle_and_stages_when_busy(app, celery_app, stage, redis_client, prefix):
+def test_submit_sends_directly_when_idle_and_stages_when_busy(
+    app, celery_app, stage, redis_client, prefix, declare_queue
+):
+    declare_queue("staging-auto")
+
     def item():
         return service.build_item(
             celery_app,
@@ -134,23 +140,28 @@ def test_submit_sends_directly_when_idle_and_stages_when_busy(app, celery_app, s
             max_bytes=65536,
         )
 
-    assert service.submit(redis_client, celery_app, prefix, item(), mode="auto") == "sent"
-    assert redis_client.llen("staging-auto") == 1
-    assert service.submit(redis_client, celery_app, prefix, item(), mode="auto") == "staged"
-    assert service.submit(redis_client, celery_app, prefix, item(), mode="staged") == "staged"
-    assert service.staged_count(redis_client, prefix) == 2
+    with app.app_context():
+        sent = item()
+        assert service.submit(redis_client, celery_app, db.session, prefix, sent, mode="auto") == "sent"
+        assert redis_client.llen("staging-auto") == 1
+        assert service.submit(redis_client, celery_app, db.session, prefix, item(), mode="auto") == "staged"
+        assert service.submit(redis_client, celery_app, db.session, prefix, item(), mode="staged") == "staged"
+        assert service.staged_count(redis_client, prefix) == 2
+        # Only the sent one is in the history; staged work is recorded when it is released.
+        [run] = db.session.scalars(db.select(TaskRun)).all()
+        assert (run.task_id, run.origin, run.queue) == (sent.id, "operator", "staging-auto")
     redis_client.delete("staging-auto")
 
 
 def test_a_burst_of_auto_submissions_sends_up_to_the_low_water_mark_and_stages_the_rest(
-    app, celery_app, redis_server, prefix
+    app, celery_app, redis_server, prefix, declare_queue
 ):
     """Each auto decision and its effect are one script: concurrent submitters never overshoot."""
     import threading
 
     import redis as redis_lib
 
-    queue = f"staging-burst-{uuid.uuid4().hex[:8]}"
+    queue = declare_queue(f"staging-burst-{uuid.uuid4().hex[:8]}")
     first = redis_lib.Redis.from_url(redis_server.url)
     service.set_policy(first, prefix, {"low_water": 5})
     outcomes: list[str] = []
@@ -159,14 +170,15 @@ def test_a_burst_of_auto_submissions_sends_up_to_the_low_water_mark_and_stages_t
     def submitter() -> None:
         client = redis_lib.Redis.from_url(redis_server.url)
         start.wait()
-        for _ in range(25):
-            item = service.build_item(
-                celery_app,
-                {"task": "tasks.add", "args": [1, 2], "options": {"queue": queue}},
-                staged_by="t",
-                max_bytes=65536,
-            )
-            outcomes.append(service.submit(client, celery_app, prefix, item, mode="auto"))
+        with app.app_context():
+            for _ in range(25):
+                item = service.build_item(
+                    celery_app,
+                    {"task": "tasks.add", "args": [1, 2], "options": {"queue": queue}},
+                    staged_by="t",
+                    max_bytes=65536,
+                )
+                outcomes.append(service.submit(client, celery_app, db.session, prefix, item, mode="auto"))
 
     threads = [threading.Thread(target=submitter) for _ in range(8)]
     for thread in threads:
@@ -176,4 +188,6 @@ def test_a_burst_of_auto_submissions_sends_up_to_the_low_water_mark_and_stages_t
     assert len(outcomes) == 200
     assert outcomes.count("sent") == 5 == first.llen(queue)
     assert outcomes.count("staged") == 195 == service.staged_count(first, prefix)
+    with app.app_context():
+        assert db.session.query(TaskRun).filter_by(queue=queue).count() == 5
     first.delete(queue)

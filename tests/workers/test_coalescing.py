@@ -4,7 +4,8 @@ import threading
 
 import pytest
 
-from dashboard.workers import service
+from dashboard.core import inspect, inspect_keys
+from dashboard.workers.service import LIST_KINDS
 from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.worker
@@ -36,43 +37,43 @@ def test_concurrent_partial_requests_share_one_broadcast_per_kind(app, two_worke
     with app.app_context():
         from dashboard.redis_client import get_redis
 
-        counts = {kind: service.broadcast_count(get_redis(), prefix, kind) for kind in service.LIST_KINDS}
-    assert counts == {kind: 1 for kind in service.LIST_KINDS}
+        counts = {kind: inspect.broadcast_count(get_redis(), prefix, kind) for kind in LIST_KINDS}
+    assert counts == {kind: 1 for kind in LIST_KINDS}
     # Every poller was served the workers (the first callers waited for the one answer).
     assert all(two_workers[0].hostname in page and two_workers[1].hostname in page for page in pages)
 
 
 def test_cache_is_refreshed_once_older_than_max_age(redis_client, key_prefix, celery_app, two_workers):
-    first = service.inspect_cached(redis_client, key_prefix, celery_app, "ping", timeout=0.5, max_age=0.3)
+    first = inspect.inspect_cached(redis_client, key_prefix, celery_app, "ping", timeout=0.5, max_age=0.3)
     assert first.refreshed and two_workers[0].hostname in first.replies
-    again = service.inspect_cached(redis_client, key_prefix, celery_app, "ping", timeout=0.5, max_age=30)
+    again = inspect.inspect_cached(redis_client, key_prefix, celery_app, "ping", timeout=0.5, max_age=30)
     assert not again.refreshed and again.taken_at == first.taken_at
-    assert service.broadcast_count(redis_client, key_prefix, "ping") == 1
+    assert inspect.broadcast_count(redis_client, key_prefix, "ping") == 1
 
     def refreshed():
-        snap = service.inspect_cached(redis_client, key_prefix, celery_app, "ping", timeout=0.5, max_age=0.3)
+        snap = inspect.inspect_cached(redis_client, key_prefix, celery_app, "ping", timeout=0.5, max_age=0.3)
         return snap.refreshed
 
     wait_until(refreshed, timeout=10, what="a refresh after max_age")
-    assert service.broadcast_count(redis_client, key_prefix, "ping") == 2
+    assert inspect.broadcast_count(redis_client, key_prefix, "ping") == 2
 
 
 def test_caller_serves_previous_answer_while_another_refreshes(
     redis_client, key_prefix, celery_app, two_workers
 ):
-    first = service.inspect_cached(redis_client, key_prefix, celery_app, "ping", timeout=0.5, max_age=0)
+    first = inspect.inspect_cached(redis_client, key_prefix, celery_app, "ping", timeout=0.5, max_age=0)
     # Someone else holds the refresh lock: the previous answer is served at once, marked stale.
-    cache_key = service.keys.inspect_key(key_prefix, "ping")
-    redis_client.set(service.keys.lock_key(cache_key), "another-process", px=5000)
-    served = service.inspect_cached(redis_client, key_prefix, celery_app, "ping", timeout=0.5, max_age=0)
+    cache_key = inspect_keys.inspect_key(key_prefix, "ping")
+    redis_client.set(inspect_keys.lock_key(cache_key), "another-process", px=5000)
+    served = inspect.inspect_cached(redis_client, key_prefix, celery_app, "ping", timeout=0.5, max_age=0)
     assert served.stale and not served.refreshed
     assert served.replies == first.replies
-    assert service.broadcast_count(redis_client, key_prefix, "ping") == 1
+    assert inspect.broadcast_count(redis_client, key_prefix, "ping") == 1
 
 
 def test_waiter_without_previous_answer_gives_up_after_the_timeout(redis_client, key_prefix, celery_app):
-    cache_key = service.keys.inspect_key(key_prefix, "stats")
-    redis_client.set(service.keys.lock_key(cache_key), "stuck-process", px=10000)
-    snap = service.inspect_cached(redis_client, key_prefix, celery_app, "stats", timeout=0.2, max_age=2)
+    cache_key = inspect_keys.inspect_key(key_prefix, "stats")
+    redis_client.set(inspect_keys.lock_key(cache_key), "stuck-process", px=10000)
+    snap = inspect.inspect_cached(redis_client, key_prefix, celery_app, "stats", timeout=0.2, max_age=2)
     assert snap.taken_at is None and snap.replies == {}
-    assert service.broadcast_count(redis_client, key_prefix, "stats") == 0
+    assert inspect.broadcast_count(redis_client, key_prefix, "stats") == 0

@@ -7,11 +7,11 @@ from celery import Celery
 from kombu import Queue
 
 from dashboard import heartbeat
+from dashboard.core.inspect import broadcast_count
 from dashboard.core.runs import TaskRun
 from dashboard.extensions import db
 from dashboard.overview import service
 from dashboard.timeutil import utcnow
-from dashboard.workers import service as workers_service
 
 
 @pytest.mark.worker
@@ -22,7 +22,7 @@ def test_workers_tile_lists_answering_workers_from_the_shared_cache(client, app,
     assert 'href="/workers/"' in html
     client.get("/overview/tiles/workers", headers={"HX-Request": "true"})
     prefix = app.config["TASKDECK_KEY_PREFIX"]
-    assert workers_service.broadcast_count(redis_client, prefix, "ping") == 1
+    assert broadcast_count(redis_client, prefix, "ping") == 1
 
 
 def test_background_process_tiles_follow_heartbeats(client, redis_client, key_prefix):

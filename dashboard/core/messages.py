@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from kombu import Connection
 from kombu.transport import redis as kombu_redis
 
-from ..core.errors import DashboardError
+from .errors import DashboardError
 
 
 class _RecordingChannel(kombu_redis.Channel):
