@@ -132,16 +132,16 @@ def timed_ticks(scheduler, rounds: int) -> list[float]:
 
 def lateness_run(scheduler, seconds: float) -> list[float]:
     """Drive the scheduler as celery beat does; return each published run's lateness (s)."""
-    from dashboard.schedules import service
+    from dashboard.schedules import firing
 
     late: list[float] = []
-    real_publish = service.publish
+    real_publish = firing.publish
 
     def publish(celery_app, run, task_id, due, producer=None):
         late.append(time.time() - due.timestamp())
         real_publish(celery_app, run, task_id, due, producer=producer)
 
-    service.publish = publish
+    firing.publish = publish
     try:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
@@ -149,7 +149,7 @@ def lateness_run(scheduler, seconds: float) -> list[float]:
             if wait and wait > 0:
                 time.sleep(min(wait, max(0.0, end - time.monotonic())))
     finally:
-        service.publish = real_publish
+        firing.publish = real_publish
     return late
 
 

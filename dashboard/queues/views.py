@@ -28,7 +28,7 @@ from ..extensions import db
 from ..portal.permissions import current_identity, mutation, requires_role
 from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
-from . import service
+from . import actions, service
 
 bp = Blueprint("queues", __name__, url_prefix="/queues")
 api = api_blueprint("queues_api", __name__, "queues")
@@ -145,7 +145,7 @@ def confirm_delete(name: str, task_id: str):
 def delete_message(name: str, task_id: str):
     service.check_queue_name(name)
     try:
-        message = service.delete_message(broker(), layout(), name, task_id)
+        message = actions.delete_message(broker(), layout(), name, task_id)
     except service.QueueMessageGone as exc:
         if wants_fragment():
             # htmx does not swap 4xx replies: answer 200 with the row saying what happened.
@@ -173,7 +173,7 @@ def delete_message(name: str, task_id: str):
 
 def _move_to_staging(name: str, task_id: str):
     config = current_app.config
-    return service.move_to_staging(
+    return actions.move_to_staging(
         broker(),
         layout(),
         get_celery(),
@@ -230,7 +230,7 @@ def confirm_purge(name: str):
 @mutation("admin", "queue.purge")
 def purge(name: str):
     service.check_queue_name(name)
-    count = service.purge_queue(broker(), layout(), name)
+    count = actions.purge_queue(broker(), layout(), name)
     flash(
         ngettext(
             "Purged %(num)s waiting message from %(queue)s.",
@@ -281,7 +281,7 @@ def api_held(name: str):
 @mutation("operator", "queue.delete_message")
 def api_delete_message(name: str, task_id: str):
     service.check_queue_name(name)
-    message = service.delete_message(broker(), layout(), name, task_id)
+    message = actions.delete_message(broker(), layout(), name, task_id)
     return jsonify({"deleted": message.to_json()})
 
 
@@ -302,4 +302,4 @@ def api_stage_message(name: str, task_id: str):
 @mutation("admin", "queue.purge")
 def api_purge(name: str):
     service.check_queue_name(name)
-    return jsonify({"queue": name, "purged": service.purge_queue(broker(), layout(), name)})
+    return jsonify({"queue": name, "purged": actions.purge_queue(broker(), layout(), name)})

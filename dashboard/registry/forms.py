@@ -8,7 +8,7 @@ from wtforms import Field, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from ..core.bounds import InvalidRunOption
-from .service import TaskInfo
+from .catalogue import TaskInfo
 
 PARAM_PREFIX = "p__"
 WHEN_CHOICES = [

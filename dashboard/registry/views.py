@@ -14,7 +14,7 @@ from ..portal.permissions import current_identity, mutation
 from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from ..timeutil import utcnow
-from . import service
+from . import catalogue, service
 from .forms import build_run_form
 
 bp = Blueprint("registry", __name__, url_prefix="/tasks")
@@ -23,10 +23,10 @@ api = api_blueprint("registry_api", __name__, "tasks")
 ZONE_COOKIE = "td_tz"
 
 
-def _report() -> service.WorkerReport:
+def _report() -> catalogue.WorkerReport:
     """What workers report, from the shared inspect cache (fresh answers cost no wait)."""
     config = current_app.config
-    return service.inspect_workers(
+    return catalogue.inspect_workers(
         get_redis(),
         config["TASKDECK_KEY_PREFIX"],
         get_celery(),
@@ -53,7 +53,7 @@ def index():
     search = request.args.get("q", "")
     include_internal = _flag("internal")
     report = _report()
-    tasks = service.list_tasks(get_celery(), report, search=search, include_internal=include_internal)
+    tasks = catalogue.list_tasks(get_celery(), report, search=search, include_internal=include_internal)
     return page_or_fragment(
         "registry/index.html",
         "registry/_content.html",
@@ -66,8 +66,8 @@ def index():
 
 
 def _task_page(
-    info: service.TaskInfo,
-    report: service.WorkerReport,
+    info: catalogue.TaskInfo,
+    report: catalogue.WorkerReport,
     form=None,
     submitted: service.Submission | None = None,
     run=None,
@@ -105,7 +105,7 @@ def _task_page(
 @bp.get("/<path:name>")
 def task_detail(name: str):
     report = _report()
-    info = service.describe_task(get_celery(), name, report)
+    info = catalogue.describe_task(get_celery(), name, report)
     return _task_page(info, report)
 
 
@@ -116,7 +116,7 @@ def run(name: str):
     celery_app = get_celery()
     service.require_task(celery_app, name)
     report = _report()
-    info = service.describe_task(celery_app, name, report)
+    info = catalogue.describe_task(celery_app, name, report)
     form = build_run_form(
         info,
         broker.known_queues(celery_app, report.queue_names()),
@@ -187,7 +187,7 @@ def _check_request_size() -> None:
 @api.get("")
 def api_list():
     report = _report()
-    tasks = service.list_tasks(
+    tasks = catalogue.list_tasks(
         get_celery(), report, search=request.args.get("q", ""), include_internal=_flag("internal")
     )
     return jsonify(
@@ -203,7 +203,7 @@ def api_list():
 def api_detail(name: str):
     celery_app = get_celery()
     report = _report()
-    info = service.describe_task(celery_app, name, report)
+    info = catalogue.describe_task(celery_app, name, report)
     body = info.to_json()
     body["queues"] = broker.known_queues(celery_app, report.queue_names())
     return jsonify(body)

@@ -132,8 +132,9 @@ class DatabaseScheduler(Scheduler):
     def _reload(self, session, *, full: bool) -> None:
         from sqlalchemy import func, select
 
+        from .firing import ScheduleRun
         from .models import Schedule
-        from .service import ScheduleRun, current_version
+        from .service import current_version
 
         version = current_version(session)
         query = select(Schedule)
@@ -172,8 +173,8 @@ class DatabaseScheduler(Scheduler):
             self._runs[schedule_id] = run
 
     def _reload_one(self, session, schedule_id: int) -> None:
+        from .firing import ScheduleRun
         from .models import Schedule
-        from .service import ScheduleRun
 
         row = session.get(Schedule, schedule_id, populate_existing=True)
         run = ScheduleRun.from_row(row) if row is not None and row.enabled and row.next_run_at else None
@@ -182,7 +183,7 @@ class DatabaseScheduler(Scheduler):
             heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
 
     def _fire_due(self, session) -> None:
-        from .service import claim_due_runs
+        from .firing import claim_due_runs
 
         horizon = time.time()
         while True:
@@ -201,7 +202,7 @@ class DatabaseScheduler(Scheduler):
             self._publish(session, batch, claims)
 
     def _publish(self, session, batch, claims) -> None:
-        from .service import publish, record_published, schedule_message
+        from .firing import publish, record_published, schedule_message
 
         sent = []
         with self.app.producer_or_acquire() as producer:

@@ -31,8 +31,9 @@ from ..i18n import cron_locale
 from ..portal.permissions import mutation, requires_role
 from ..redis_client import get_celery, get_redis, inspect_limits
 from ..rendering import page_or_fragment, wants_fragment
+from . import firing, service
 from . import models as _models  # noqa: F401 - registers the tables
-from . import service
+from . import preview as previews
 from .forms import ScheduleForm
 from .timing import zone, zone_names
 
@@ -58,7 +59,7 @@ def _max_payload() -> int:
 
 
 def _registered() -> set[str]:
-    return service.registered_on_live_workers(
+    return previews.registered_on_live_workers(
         get_redis(),
         current_app.config["TASKDECK_KEY_PREFIX"],
         get_celery(),
@@ -101,7 +102,7 @@ def index():
     context = _list_context()
     if not wants_fragment():
         context.update(
-            static=service.static_entries(get_celery()),
+            static=previews.static_entries(get_celery()),
             tasks=sorted({s.task for s in service.list_schedules(db.session)}),
             import_error=None,
         )
@@ -128,7 +129,7 @@ def _render_form(form: ScheduleForm, schedule=None, status: int = 200):
             schedule=schedule,
             tasks=_task_names(),
             zones=zone_names(),
-            preview=service.preview(form.to_data(), operator_zone(), locale=cron_locale()),
+            preview=previews.preview(form.to_data(), operator_zone(), locale=cron_locale()),
             registered=_registered(),
             tz=operator_zone(),
         ),
@@ -203,7 +204,7 @@ def preview():
     response = make_response(
         render_template(
             "schedules/_preview.html",
-            preview=service.preview(data, operator_zone(), locale=cron_locale()),
+            preview=previews.preview(data, operator_zone(), locale=cron_locale()),
             task=task,
             registered=_registered() if task else set(),
             tz=operator_zone(),
@@ -230,7 +231,7 @@ def disable(schedule_id: int):
 @bp.post("/<int:schedule_id>/trigger")
 @mutation("operator", "schedule.trigger")
 def trigger(schedule_id: int):
-    service.trigger_now(db.session, get_celery(), schedule_id)
+    firing.trigger_now(db.session, get_celery(), schedule_id)
     return _after_row_change(schedule_id)
 
 
@@ -298,7 +299,7 @@ def import_file():
         db.session.rollback()
         context = _list_context()
         context.update(
-            static=service.static_entries(get_celery()),
+            static=previews.static_entries(get_celery()),
             tasks=sorted({s.task for s in service.list_schedules(db.session)}),
             import_error=exc.message,
         )
@@ -374,14 +375,14 @@ def api_disable(schedule_id: int):
 @api.post("/<int:schedule_id>/trigger")
 @mutation("operator", "schedule.trigger")
 def api_trigger(schedule_id: int):
-    task_id = service.trigger_now(db.session, get_celery(), schedule_id)
+    task_id = firing.trigger_now(db.session, get_celery(), schedule_id)
     return jsonify({"task_id": task_id, "history": url_for("history.run_detail", task_id=task_id)}), 202
 
 
 @api.get("/<int:schedule_id>/next-runs")
 def api_next_runs(schedule_id: int):
     schedule = service.get_schedule(db.session, schedule_id)
-    runs = service.next_runs(schedule, operator_zone(), _count())
+    runs = previews.next_runs(schedule, operator_zone(), _count())
     return jsonify({"id": schedule_id, "runs": [run.to_json() for run in runs]})
 
 
@@ -390,7 +391,7 @@ def api_preview():
     """Next runs of an unsaved definition: ``?kind=cron&cron=*/5 * * * *&timezone=UTC&count=5``."""
     data = {key: request.args.get(key, "") for key in ScheduleForm.DEFINITION}
     with force_locale("en"):  # the API's texts stay English whatever the request's language
-        result = service.preview(data, operator_zone(), count=_count())
+        result = previews.preview(data, operator_zone(), count=_count())
     return jsonify(result.to_json()), (422 if result.error else 200)
 
 

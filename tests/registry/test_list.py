@@ -2,7 +2,7 @@
 
 import pytest
 
-from dashboard.registry import service
+from dashboard.registry import catalogue
 
 pytestmark = pytest.mark.worker
 
@@ -113,7 +113,7 @@ def test_task_only_a_worker_has_and_task_only_the_app_has_are_flagged(
 
 def test_no_flags_and_a_clear_notice_when_no_worker_answers(app, celery_app):
     # A report from a broadcast nobody answered: nothing is claimed missing from workers.
-    tasks = service.list_tasks(celery_app, service.WorkerReport())
+    tasks = catalogue.list_tasks(celery_app, catalogue.WorkerReport())
     assert tasks and not any(t.app_only or t.worker_only for t in tasks)
 
 

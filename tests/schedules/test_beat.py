@@ -10,7 +10,7 @@ from dashboard.core.beat import beat_status
 from dashboard.core.runs import TaskRun
 from dashboard.extensions import db
 from dashboard.redis_client import get_celery
-from dashboard.schedules import service
+from dashboard.schedules import firing, service
 from dashboard.schedules.models import Schedule
 from dashboard.timeutil import as_utc, utcnow
 from tests.schedules.conftest import due_times, sent_messages
@@ -57,10 +57,16 @@ def test_interval_schedule_fires_on_time_repeatedly_and_runs_on_a_worker(
     )
     assert_each_due_time_once(messages, 1)
     assert {m["taskdeck_schedule_id"] for m in messages} == {str(watched)}
-    with app.app_context():
-        runs = {r.task_id: r for r in db.session.query(TaskRun).filter_by(origin_ref=str(watched))}
-        assert {m["id"] for m in messages} <= set(runs)
-        assert {r.origin for r in runs.values()} == {"schedule"}
+
+    # Beat records a run once its message is sent, so the rows follow the messages.
+    def recorded():
+        with app.app_context():
+            found = {r.task_id: r for r in db.session.query(TaskRun).filter_by(origin_ref=str(watched))}
+            db.session.remove()
+        return found if {m["id"] for m in messages} <= set(found) else None
+
+    runs = wait_until(recorded, 20, what="a history row for each sent run")
+    assert {r.origin for r in runs.values()} == {"schedule"}
     # The schedule on the default queue is consumed by the real worker.
     last = wait_until(lambda: row(app, worked).last_task_id, 20, what="a run of 'worked'")
     assert AsyncResult(last, app=celery_app).get(timeout=20) == 5
@@ -188,13 +194,13 @@ def test_runs_missed_beyond_the_grace_period_are_counted_not_fired(app):
     with app.app_context():
         schedule = db.session.get(Schedule, schedule_id)
         due = as_utc(schedule.next_run_at)
-        run = service.ScheduleRun.from_row(schedule)
+        run = firing.ScheduleRun.from_row(schedule)
         later = due + timedelta(seconds=95)  # due times at +0, +10, ... +90: ten of them
-        [claim] = service.claim_due_runs(db.session, [run], later, grace=5)
+        [claim] = firing.claim_due_runs(db.session, [run], later, grace=5)
         assert claim.outcome == "missed" and claim.missed == 9
         assert claim.next_run_at == due + timedelta(seconds=90)  # 5 s old: still within grace
         schedule = db.session.get(Schedule, schedule_id)
         assert (schedule.missed_run_count, schedule.total_run_count) == (9, 0)
         # A second claim on the same due time (another beat) loses.
-        assert service.claim_due_runs(db.session, [run], later, grace=5)[0].outcome == "lost"
+        assert firing.claim_due_runs(db.session, [run], later, grace=5)[0].outcome == "lost"
         assert db.session.query(TaskRun).count() == 0
