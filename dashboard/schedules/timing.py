@@ -27,8 +27,6 @@ from ..core.errors import Unprocessable
 
 KINDS = ("once", "interval", "cron")
 UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
-# A cron search gives up after this many candidates (e.g. "0 0 30 2 *" never matches).
-_CRON_SEARCH_LIMIT = 5000
 
 
 class InvalidSchedule(Unprocessable):
@@ -114,9 +112,13 @@ def cron_after(expression: str, tz: ZoneInfo, after: datetime) -> datetime | Non
     text, with_seconds = cron_fields(expression)
     wall = after.astimezone(tz).replace(tzinfo=None)
     # Start one hour of wall time early: after a fall-back the wall clock repeats, so runs in
-    # the repeated hour are found and then discarded by the instant comparison below.
+    # the repeated hour are found and then discarded by the instant comparison below. Not capped
+    # by a count: a per-second cron in a two-hour repeat (Asia/Magadan, 2014) skips 10,800
+    # candidates. The loop ends: candidates only move on, only those before ``after``'s wall time
+    # or inside a repeat map to ``after`` or earlier, and croniter raises for an expression that
+    # never matches (Feb 30).
     it = croniter(text, wall - timedelta(hours=1), second_at_beginning=with_seconds)
-    for _ in range(_CRON_SEARCH_LIMIT):
+    while True:
         try:
             candidate = it.get_next(datetime)
         except CroniterError:
@@ -124,7 +126,6 @@ def cron_after(expression: str, tz: ZoneInfo, after: datetime) -> datetime | Non
         instant = wall_to_utc(candidate, tz)
         if instant > after:
             return instant
-    return None
 
 
 @dataclass(frozen=True)
