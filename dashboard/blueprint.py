@@ -16,9 +16,9 @@ import redis
 from flask import Blueprint, Flask, current_app, jsonify, make_response, render_template, request
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import Forbidden, NotFound
+from werkzeug.exceptions import Forbidden, NotFound, RequestEntityTooLarge
 
-from . import errors, health, i18n, metrics, polling, security
+from . import errors, health, i18n, metrics, openapi, polling, security
 from .cli import add_commands
 from .display import duration, json_text, printable, reltime
 from .errors import is_api_request
@@ -30,6 +30,7 @@ from .portal import views as portal_views
 from .portal.permissions import can, current_identity, load_identity
 from .queues import views as queues_views
 from .registry import views as registry_views
+from .schedules import api_views as schedules_api
 from .schedules import views as schedules_views
 from .setup import ROOT, configure
 from .staging import views as staging_views
@@ -42,9 +43,11 @@ AREAS = (
     queues_views,
     staging_views,
     schedules_views,
+    schedules_api,
     history_views,
     workers_views,
     portal_views,
+    openapi,  # /api/v1/openapi.json and /api/v1/docs
 )
 
 # (endpoint, label, role needed to see it) in the order the navigation shows them.
@@ -127,6 +130,7 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
         handlers[errors.DashboardError] = errors.dashboard_error
         handlers[Forbidden] = http_error_page
         handlers[NotFound] = http_error_page
+        handlers[RequestEntityTooLarge] = http_error_page  # MAX_CONTENT_LENGTH, before the body is read
         handlers[redis.exceptions.ConnectionError] = errors.redis_down
         handlers[redis.exceptions.TimeoutError] = errors.redis_down
 
@@ -145,19 +149,24 @@ def page_globals() -> dict:
 
 
 def http_error_page(exc):
-    """403 and 404 as the dashboard's own page in the operator's language, or a JSON error for the
+    """403, 404 and 413 as the dashboard's own page in the operator's language, or a JSON error for the
     API (and for JSON clients); the standalone app also uses it for addresses nothing serves.
     """
-    forbidden = isinstance(exc, Forbidden)
+    forbidden, too_large = isinstance(exc, Forbidden), isinstance(exc, RequestEntityTooLarge)
     # A description given to abort() is ours (a lazy message); werkzeug's default is not shown.
     custom = exc.description if exc.description != type(exc).description else None
+    if too_large and custom is None:
+        limit = request.max_content_length
+        custom = _l("the request body is over the %(limit)s-byte limit of this address", limit=limit)
     if is_api_request() or "/api/" in request.path or request.accept_mimetypes.best == "application/json":
         text = in_english(custom) if custom else ("forbidden" if forbidden else "not found")
-        response = jsonify({"error": text})
+        response = jsonify({"error": text, "field": "body"} if too_large else {"error": text})
     else:
         if forbidden:
             heading = gettext("Not allowed")
             message = str(custom) if custom else gettext("Your dashboard role does not allow this.")
+        elif too_large:
+            heading, message = gettext("Request too large"), str(custom)
         else:
             heading = gettext("Page not found")
             message = str(custom) if custom else gettext("Nothing is served at this address.")

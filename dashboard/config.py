@@ -12,6 +12,7 @@ from pathlib import Path
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6399/0"
 AUTH_MODES = ("none", "basic", "header")
+HEADROOM = 64 * 1024  # bytes a request may carry besides its payload (other fields, encoding)
 
 
 def _flag(raw: str) -> bool:
@@ -98,6 +99,14 @@ def finish(config, instance_path: Path) -> None:
     # A dashboard tab stays open for hours: the CSRF token must not expire under it.
     config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     config.setdefault("WTF_CSRF_HEADERS", ["X-CSRFToken"])
+    # Flask answers 413 before reading a larger body. A form url-encodes its JSON fields (up to
+    # three bytes per byte of arguments) and carries other fields: 4 x the payload limit, plus
+    # 64 KiB. A schedules import holds many schedules: its two routes allow 16 x instead (see
+    # schedules/api_views.py). A host's (or an explicit) MAX_CONTENT_LENGTH wins over both.
+    payload = int(config["MAX_PAYLOAD_BYTES"])
+    if config.get("MAX_CONTENT_LENGTH") is None:
+        config["MAX_CONTENT_LENGTH"] = 4 * payload + HEADROOM
+    config.setdefault("IMPORT_MAX_CONTENT_LENGTH", max(16 * payload + HEADROOM, config["MAX_CONTENT_LENGTH"]))
     config["CELERY_BROKER_URL"] = config.get("CELERY_BROKER_URL") or config["REDIS_URL"]
     config["CELERY_RESULT_BACKEND"] = config.get("CELERY_RESULT_BACKEND") or config["REDIS_URL"]
 

@@ -1,4 +1,5 @@
-"""Bounds of the values a run (or a schedule) is given: seconds, instants, time zones, priorities.
+"""Bounds of the values a run (or a schedule) is given: seconds, instants, time zones, priorities;
+and of the whole numbers requests page or tune with (cursors, limits, counts, policy values).
 
 Each function takes a value as it arrives (a number, or text from a form) and returns it checked
 or raises a refusal naming ``field``. The run model (``run_options``) and schedule timing use them,
@@ -41,14 +42,21 @@ def zone_names() -> frozenset[str]:
     return frozenset(available_timezones()) | {"UTC"}
 
 
+def shown(value: object) -> str:
+    """``value`` as a refusal may quote it: as typed when printable, else escaped (no NUL, no lone
+    surrogate ever reaches a page or a JSON body through a message)."""
+    text = str(value)
+    return text if text.isprintable() else ascii(text)
+
+
 def time_zone(
     value: object, kind: type[DashboardError] = InvalidRunOption, field: str = "timezone"
 ) -> ZoneInfo:
     """The IANA zone called ``value``; refused (as ``kind``) for anything else ("Europe", "../x")."""
     name = value.strip() if isinstance(value, str) else value
     if not isinstance(name, str) or name not in zone_names():
-        shown = str(value) if str(value).isprintable() else ascii(value)  # a NUL must not reach a page
-        message = _l("unknown time zone '%(name)s' (use an IANA name such as Europe/Paris)", name=shown)
+        text = shown(value)
+        message = _l("unknown time zone '%(name)s' (use an IANA name such as Europe/Paris)", name=text)
         raise kind(message, field=field)
     return ZoneInfo(name)
 
@@ -59,8 +67,9 @@ def seconds(value: object, field: str) -> float:
         try:
             value = float(value.strip())
         except ValueError:
+            text = shown(value)
             raise InvalidRunOption(
-                _l("%(field)s must be a number, not '%(value)s'", field=field, value=value), field=field
+                _l("%(field)s must be a number, not '%(value)s'", field=field, value=text), field=field
             ) from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidRunOption(_l("%(field)s must be a number", field=field), field=field)
@@ -117,7 +126,7 @@ def instant(value: object, field: str, zone: ZoneInfo) -> datetime:
             moment = datetime.fromisoformat(value.strip())
         except ValueError:
             raise InvalidRunOption(
-                _l("%(field)s: '%(value)s' is not an ISO 8601 date-time", field=field, value=value),
+                _l("%(field)s: '%(value)s' is not an ISO 8601 date-time", field=field, value=shown(value)),
                 field=field,
             ) from None
     else:
@@ -142,5 +151,66 @@ def priority(value: object) -> int:
     if number not in PRIORITY_RANGE:
         raise InvalidRunOption(
             _l("priority must be from 0 to 9, not %(value)s", value=repr(value)), field="priority"
+        )
+    return number
+
+
+# The largest key SQL keeps in a BIGINT (and SQLite in an INTEGER): beyond it a cursor is no row.
+MAX_ROW_ID = 2**63 - 1
+
+
+def _out_of_range(field: str, minimum: object, maximum: object, kind: type[DashboardError]) -> DashboardError:
+    return kind(
+        _l(
+            "%(field)s must be a whole number from %(minimum)s to %(maximum)s",
+            field=field,
+            minimum=minimum,
+            maximum=maximum,
+        ),
+        field=field,
+    )
+
+
+def whole_number(
+    value: object, field: str, minimum: int, maximum: int, kind: type[DashboardError] = Unprocessable
+) -> int:
+    """A whole number from ``minimum`` to ``maximum``, given as a number or as digits ("42", 42.0);
+    anything else (1.5, true, Infinity, "1e3", a thousand digits) is refused naming ``field``."""
+    number = None
+    if isinstance(value, str):
+        text = value.strip()
+        # Checked before int(): Python refuses to convert more than 4300 digits at all.
+        if text.lstrip("+-").isdigit() and len(text) <= 40:
+            number = int(text)
+    elif isinstance(value, float):
+        number = int(value) if math.isfinite(value) and value.is_integer() else None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    if number is None or not minimum <= number <= maximum:
+        raise _out_of_range(field, minimum, maximum, kind)
+    return number
+
+
+def number_between(
+    value: object, field: str, minimum: float, maximum: float, kind: type[DashboardError] = Unprocessable
+) -> float:
+    """A finite number from ``minimum`` to ``maximum``, given as a number or as numeric text."""
+    number = None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip()) if len(value) <= 40 else None
+        except ValueError:
+            number = None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value) if not isinstance(value, int) or abs(value) <= 2**53 else math.inf
+    if number is None or not math.isfinite(number) or not minimum <= number <= maximum:
+        raise kind(
+            _l(
+                "%(field)s must be a number from %(minimum)s to %(maximum)s",
+                field=field,
+                minimum=minimum,
+                maximum=maximum,
+            ),
+            field=field,
         )
     return number

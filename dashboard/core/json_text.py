@@ -19,9 +19,14 @@ from .errors import Unprocessable, reason
 # How deep arguments may nest: far more than any task's arguments need, far less than the
 # interpreter's recursion limit (about 1000 frames) that json, pickle and comparisons run into.
 MAX_JSON_DEPTH = 32
+# How deep JSON written by other code may nest: a message or a stored item wraps arguments of up to
+# MAX_JSON_DEPTH levels in a few levels of its own.
+MAX_FOREIGN_DEPTH = 64
 
 # A JSON string (possibly unterminated), with the colon that makes it an object key, or a bracket.
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)("?)(\s*:)?|[\[\]{}]', re.DOTALL)
+# The escape of a UTF-16 surrogate: only text holding one can decode to a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class MalformedJSON(Unprocessable):
@@ -30,6 +35,10 @@ class MalformedJSON(Unprocessable):
 
 class NestedTooDeep(Unprocessable):
     """JSON nested deeper than MAX_JSON_DEPTH levels."""
+
+
+class LoneSurrogate(Unprocessable):
+    """A string (key or value) holding half of a UTF-16 pair: valid JSON, but no Unicode text."""
 
 
 class _NotFinite(ValueError):
@@ -77,6 +86,33 @@ def _no_constant(text: str):
     raise _NotFinite(text)
 
 
+def _not_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _lone_surrogate(value: object, members: int) -> tuple[bool, str | None]:
+    """Whether a string (key or value) in ``value`` holds a lone surrogate, and the object key
+    (within the ``members`` outer levels) under which it does."""
+    pending: list[tuple[object, int, str | None]] = [(value, 0, None)]
+    while pending:  # a loop, not recursion (the nesting is bounded, but by 32 levels per member)
+        item, depth, member = pending.pop()
+        if isinstance(item, str):
+            if _not_text(item):
+                return True, member
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _not_text(key):
+                    return True, member
+                pending.append((child, depth + 1, key if depth < members else member))
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1, member) for child in item)
+    return False, None
+
+
 def decode_json(text: str | bytes, field: str, *, members: int = 0) -> object:
     """Parse JSON text given for ``field``; refuse it with ``field`` named when it is not strict JSON.
 
@@ -84,6 +120,10 @@ def decode_json(text: str | bytes, field: str, *, members: int = 0) -> object:
     object of fields; 2: an import, a list of such objects): each of their values may nest
     MAX_JSON_DEPTH levels, a deeper one is refused naming its key, and NaN/Infinity are left as
     floats for the validation of that input to refuse, since it knows the input's name.
+
+    This is the decoder for operators' JSON, so a string holding a lone surrogate (``"\\ud800"``,
+    valid JSON but no Unicode text) is refused (LoneSurrogate, naming the member it is under);
+    text that arrives from tasks is not decoded here but stored by ``core.text``'s rule.
     """
     if isinstance(text, bytes):
         try:
@@ -102,7 +142,7 @@ def decode_json(text: str | bytes, field: str, *, members: int = 0) -> object:
         raise _too_deep(member or field)
     strict = {} if members else {"parse_float": _finite_float, "parse_constant": _no_constant}
     try:
-        return json.loads(text, **strict)
+        value = json.loads(text, **strict)
     except _NotFinite as exc:
         raise MalformedJSON(_l("%(field)s: NaN and Infinity are not JSON", field=field), field=field) from exc
     except ValueError as exc:
@@ -114,6 +154,35 @@ def decode_json(text: str | bytes, field: str, *, members: int = 0) -> object:
             ),
             field=field,
         ) from exc
+    if _SURROGATE_ESCAPE.search(text) or _not_text(text):
+        lone, member = _lone_surrogate(value, members)
+        if lone:
+            name = member or field
+            raise LoneSurrogate(
+                _l(
+                    "%(field)s holds a lone surrogate (half of a UTF-16 pair), which is not text",
+                    field=name,
+                ),
+                field=name,
+            )
+    return value
+
+
+def decode_bounded(text: str | bytes, field: str) -> object:
+    """Parse JSON that other code wrote (a broker message, an item stored before validation):
+    only nesting is bounded (NestedTooDeep beyond MAX_FOREIGN_DEPTH, instead of RecursionError);
+    NaN and lone surrogates are kept, for ``core.text`` to store and show them safely.
+    Raises ValueError (UnicodeDecodeError, JSONDecodeError) for text that is not JSON."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    # No text nests deeper than it has brackets: most messages are not scanned at all.
+    brackets = text.count("[") + text.count("{")
+    if brackets > MAX_FOREIGN_DEPTH and _deep_member(text, MAX_FOREIGN_DEPTH, 0)[0]:
+        raise NestedTooDeep(
+            _l("%(field)s is nested deeper than %(limit)s levels", field=field, limit=MAX_FOREIGN_DEPTH),
+            field=field,
+        )
+    return json.loads(text)
 
 
 def check_json_value(value: object, field: str) -> None:

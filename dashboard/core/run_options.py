@@ -325,7 +325,7 @@ def refusal(error: ValidationError, names: Mapping[str, str] | None = None) -> D
         refused = cause.refused
         return type(refused)(refused.text, field=refused.field or field)
     if first["type"] == "extra_forbidden":
-        return InvalidRunOption(_l("unknown option '%(name)s'", name=field), field=field)
+        return InvalidRunOption(_l("unknown option '%(name)s'", name=bounds.shown(field)), field=field)
     return InvalidRunOption(_l("%(field)s: %(error)s", field=field, error=first["msg"]), field=field)
 
 

@@ -22,6 +22,7 @@ from ..timeutil import utcnow
 from . import dispatch, messages
 from .broker import default_route, layout_for, waiting
 from .errors import DashboardError, NotFound, Unprocessable
+from .json_text import decode_bounded
 from .staging_keys import ADD, DEFAULT_LIST, STAGE_FROM_QUEUE, SUBMIT_AUTO, StagingKeys
 
 OPTION_NAMES = ("queue", "priority", "countdown", "eta", "expires")
@@ -48,7 +49,9 @@ class StagingItem:
 
     @classmethod
     def from_json(cls, item_id: str, raw: str | bytes) -> StagingItem:
-        data = json.loads(raw)
+        """An item as stored; NestedTooDeep or ValueError for data no validated item has (one
+        stored before validation existed, or written by hand)."""
+        data = decode_bounded(raw, "item")
         return cls(
             id=item_id,
             task=data.get("task", ""),

@@ -13,8 +13,12 @@ Layout of one named list (``default`` today) under ``<TASKDECK_KEY_PREFIX>stagin
 ``rate``        STRING with a PX expiry: the slot taken by the last release under ``max_rate``.
 ``releasing``   HASH  item id -> prepared broker message, only when the broker is another Redis
                 server (processing list; replayed at dispatcher start-up).
+``held``        HASH  item id -> JSON {item: the item JSON as it was staged, reason, held_at}:
+                items set aside because their message cannot be built (a poison head); out of
+                ``order`` and ``items``, until an operator returns one to the tail or removes it.
 
-An item is in ``order`` exactly when it is in ``items``: every script keeps the two together.
+An item is in ``order`` exactly when it is in ``items``: every script keeps the two together; a
+held item is in neither.
 The scripts that reorder, edit and release the list are the staging area's (``staging/keys.py``);
 they share ``PLACEMENT`` from here.
 """
@@ -64,6 +68,10 @@ class StagingKeys:
     @property
     def releasing(self) -> str:
         return self._key("releasing")
+
+    @property
+    def held(self) -> str:
+        return self._key("held")
 
     def core(self) -> list[str]:
         """KEYS[1..3] of every list script: order, items, version."""

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..core.bounds import MAX_ROW_ID, whole_number
 from ..core.errors import NotFound, Unprocessable
 from ..core.runs import ORIGINS, STATES, TaskRun
 from ..timeutil import as_utc, utcnow
@@ -109,17 +110,17 @@ class Page:
 
 
 def _cursor(value: object, name: str) -> int | None:
+    """A run cursor (a ``seq``) from a request, refused naming ``name`` outside 0..MAX_ROW_ID."""
     if value in (None, ""):
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as exc:
-        raise Unprocessable(
-            _l("%(field)s must be a run cursor (an integer)", field=name), field=name
-        ) from exc
-    if number < 0:
-        raise Unprocessable(_l("%(field)s must not be negative", field=name), field=name)
-    return number
+    return whole_number(value, name, 0, MAX_ROW_ID)
+
+
+def page_size(value: object) -> int:
+    """A page size from a request (``limit``), refused outside 1..MAX_PAGE_SIZE; blank is PAGE_SIZE."""
+    if value in (None, ""):
+        return PAGE_SIZE
+    return whole_number(value, "limit", 1, MAX_PAGE_SIZE)
 
 
 def list_runs(
@@ -128,14 +129,14 @@ def list_runs(
     *,
     before: object = None,
     after: object = None,
-    limit: int = PAGE_SIZE,
+    limit: object = PAGE_SIZE,
 ) -> Page:
     """One page of runs, newest first, by keyset on ``seq`` (never OFFSET).
 
     ``before`` gives the page of runs older than that cursor; ``after`` the page just newer.
     """
     before, after = _cursor(before, "before"), _cursor(after, "after")
-    limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+    limit = page_size(limit)
     query = select(TaskRun).where(*filters.clauses())
     if after is not None:
         rows = list(

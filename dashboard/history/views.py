@@ -11,10 +11,11 @@ from flask_babel import lazy_gettext as _l
 from ..api import api_blueprint, json_body
 from ..core.errors import DashboardError, Unprocessable
 from ..extensions import db
+from ..openapi import api_operation
 from ..portal.permissions import mutation
 from ..redis_client import get_celery
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
-from . import actions, service
+from . import actions, schemas, service
 from .charts import WINDOWS, build_charts
 from .merge import FINAL
 
@@ -197,14 +198,17 @@ def revoke(task_id: str):
 
 
 @api.get("")
+@api_operation(
+    _l("List runs, newest first"), tag="runs", query=schemas.RunsQuery, responses={200: schemas.RunPage}
+)
 def api_list():
     filters = service.Filters.from_mapping(request.args)
-    try:
-        limit = int(request.args.get("limit", service.PAGE_SIZE))
-    except ValueError as exc:
-        raise Unprocessable(_l("limit must be an integer"), field="limit") from exc
     page = service.list_runs(
-        db.session, filters, before=request.args.get("before"), after=request.args.get("after"), limit=limit
+        db.session,
+        filters,
+        before=request.args.get("before"),
+        after=request.args.get("after"),
+        limit=request.args.get("limit"),
     )
     return jsonify(
         {
@@ -216,12 +220,14 @@ def api_list():
 
 
 @api.get("/<task_id>")
+@api_operation(_l("One run, with its result or traceback"), tag="runs", responses={200: schemas.RunDetail})
 def api_detail(task_id: str):
     return jsonify(service.run_json(service.get_run(db.session, task_id)))
 
 
 @api.post("/<task_id>/retry")
 @mutation("operator", "history.retry")
+@api_operation(_l("Run a finished run again"), tag="runs", responses={201: schemas.Retried})
 def api_retry(task_id: str):
     json_body()
     new_run = actions.retry_run(db.session, get_celery(), task_id)
@@ -232,6 +238,7 @@ def api_retry(task_id: str):
 
 @api.post("/<task_id>/revoke")
 @mutation("operator", "history.revoke")
+@api_operation(_l("Revoke a run"), tag="runs", body=schemas.RevokeBody, responses={202: schemas.Revoked})
 def api_revoke(task_id: str):
     data = json_body()
     terminate = data.get("terminate", False)
@@ -246,6 +253,7 @@ def api_revoke(task_id: str):
 
 @api.delete("/<task_id>")
 @mutation("admin", "history.delete")
+@api_operation(_l("Delete a run from the history"), tag="runs", responses={204: None})
 def api_delete(task_id: str):
     service.get_run(db.session, task_id)
     actions.delete_runs(db.session, [task_id])

@@ -7,10 +7,10 @@ from functools import wraps
 
 from flask import Response, abort, current_app, g, make_response, request, session
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from ..api import BODY, BODY_REFUSED, json_document
 from ..core.errors import DashboardError
-from ..core.json_text import decode_json
 from ..extensions import db
 from ..security import peer_address
 from .service import (
@@ -108,12 +108,27 @@ def requires_role(role: str):
 
 
 def _request_params() -> object:
-    if request.is_json and request.get_data():
-        try:  # the one decoder: a body nested too deep for Python's json is kept as text
-            return decode_json(request.get_data(), "body", members=2)
-        except DashboardError:
-            return request.get_data(as_text=True)
-    return {k: v for k, v in request.form.items() if k != "csrf_token"}
+    """What the audit row keeps of the request: the body as the view decoded it (never parsed a
+    second time), its text when the view refused it, nothing of a body refused for its size."""
+    limit = request.max_content_length
+    refused = g.get(BODY_REFUSED)
+    if isinstance(refused, RequestEntityTooLarge) or (
+        limit is not None and (request.content_length or 0) > limit
+    ):
+        return {"body": f"<{request.content_length or 'over'} bytes: not read, over the {limit}-byte limit>"}
+    if BODY in g:
+        return g.get(BODY)
+    if refused is not None:
+        return request.get_data(as_text=True)  # read already; kept as text, stored by the text rule
+    try:
+        if request.is_json and request.get_data():
+            try:  # a view that did not decode its body: decoded here, once
+                return json_document(members=2)
+            except DashboardError:
+                return request.get_data(as_text=True)
+        return {k: v for k, v in request.form.items() if k != "csrf_token"}
+    except RequestEntityTooLarge:  # a chunked body found too large only while read
+        return {"body": f"<not read, over the {limit}-byte limit>"}
 
 
 def mutation(role: str, action: str):

@@ -13,12 +13,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
+from ..core.bounds import MAX_ROW_ID, whole_number
 from ..core.text import safe_field, safe_json
 from ..timeutil import utcnow
 from .models import AuditEntry
 
 ROLES = ("viewer", "operator", "admin")
 PARAMS_LIMIT = 4096
+MAX_AUDIT_PAGE = 500  # rows one audit page (or API call) returns at most
 
 
 @dataclass(frozen=True)
@@ -187,19 +189,14 @@ class AuditFilter:
 
     @classmethod
     def from_args(cls, args) -> AuditFilter:
-        def number(name: str) -> int | None:
-            try:
-                return int(args.get(name, ""))
-            except ValueError:
-                return None
-
-        limit = number("limit") or 50
+        """Filters from query fields; a cursor or limit out of bounds is refused naming it (422)."""
+        before, limit = args.get("before", ""), args.get("limit", "")
         return cls(
             who=args.get("who", "").strip()[:255],
             action=args.get("action", "").strip()[:64],
             result=args.get("result", "").strip()[:64],
-            before=number("before"),
-            limit=max(1, min(limit, 500)),
+            before=whole_number(before, "before", 0, MAX_ROW_ID) if before.strip() else None,
+            limit=whole_number(limit, "limit", 1, MAX_AUDIT_PAGE) if limit.strip() else 50,
         )
 
     def query_args(self, **changes) -> dict[str, object]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint
 from ..extensions import db
+from ..openapi import api_operation
 from ..rendering import page_or_fragment
+from . import schemas
 from .permissions import requires_role
 from .service import AuditFilter, audit_page
 
@@ -30,6 +33,12 @@ def index():
 
 @api.get("")
 @requires_role("admin")
+@api_operation(
+    _l("The audit log, newest first"),
+    tag="audit",
+    query=schemas.AuditQuery,
+    responses={200: schemas.AuditPage},
+)
 def list_entries():
     filters = AuditFilter.from_args(request.args)
     entries, next_cursor = audit_page(db.session, filters)

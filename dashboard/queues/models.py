@@ -1,7 +1,8 @@
 """Typed views of what sits in the broker: decoded messages, queue summaries, pages.
 
 Decoding never unpickles or evaluates anything: the envelope and a JSON body are parsed as JSON,
-anything else (pickle, yaml, msgpack, compressed, corrupt) is reported as not decodable.
+with nesting bounded (another producer may push anything); anything else (pickle, yaml, msgpack,
+compressed, corrupt, nested too deep) is reported as not decodable.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from flask_babel import lazy_gettext as _l
 
 from ..core.errors import reason
+from ..core.json_text import NestedTooDeep, decode_bounded
 from ..i18n import in_english
 
 TEXT_LIMIT = 2000  # characters kept of argsrepr/kwargsrepr/body text; the page shows less
@@ -52,7 +54,19 @@ def _json_body(envelope: dict) -> object:
             raise ValueError(_l("body is not valid base64 UTF-8")) from exc
     if not isinstance(body, str):
         raise ValueError(_l("body is not text"))
-    return json.loads(body)
+    return _decode(body)
+
+
+TOO_DEEP = _l("cannot be decoded: nested too deep")
+
+
+def _decode(text: str | bytes) -> object:
+    """JSON from another producer, nesting bounded: ValueError (a lazy message) when too deep, where
+    Python's json would raise RecursionError (a message pushed by raw LPUSH or ``send_task``)."""
+    try:
+        return decode_bounded(text, "message")
+    except NestedTooDeep:
+        raise ValueError(TOO_DEEP) from None
 
 
 @dataclass(frozen=True)
@@ -89,9 +103,10 @@ class QueueMessage:
             "sha1": hashlib.sha1(raw).hexdigest(),  # noqa: S324 - an identity, not security
         }
         try:
-            envelope = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return cls(decoded=False, problem=_l("not a JSON envelope"), **base)
+            envelope = _decode(raw)
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            problem = TOO_DEEP if reason(exc) is TOO_DEEP else _l("not a JSON envelope")
+            return cls(decoded=False, problem=problem, **base)
         if not isinstance(envelope, dict):
             return cls(decoded=False, problem=_l("not a JSON envelope"), **base)
         headers = envelope.get("headers") if isinstance(envelope.get("headers"), dict) else {}
@@ -251,7 +266,7 @@ class HeldMessage:
         """From a value of kombu's ``unacked`` hash: JSON ``[message, exchange, routing_key]``."""
         exchange = routing_key = None
         try:
-            entry = json.loads(raw_entry)
+            entry = _decode(raw_entry)
             message = json.dumps(entry[0]).encode()
             exchange, routing_key = _text(entry[1], 255), _text(entry[2], 255)
         except (ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError):
@@ -333,8 +348,8 @@ class StageableMessage:
         limits, a shadow name), so a move never silently changes what would run.
         """
         try:
-            envelope = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            envelope = _decode(raw)
+        except ValueError as exc:
             raise ValueError(_l("not a JSON message envelope")) from exc
         headers = envelope.get("headers") if isinstance(envelope, dict) else None
         if not isinstance(headers, dict) or not headers.get("task") or not headers.get("id"):

@@ -18,6 +18,7 @@ from kombu.exceptions import OperationalError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..core.bounds import whole_number
 from ..core.broker import (
     BrokerLayout,
     bindings,
@@ -26,6 +27,7 @@ from ..core.broker import (
 )
 from ..core.errors import DashboardError, NotFound
 from ..core.inspect import ALIVE_WITHIN, inspect_many
+from ..core.json_text import decode_json
 from ..core.runs import TaskRun
 from ..timeutil import as_utc
 from . import keys
@@ -33,6 +35,7 @@ from .models import HeldMessage, InspectedRequest, MessagePage, QueueMessage, Qu
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_LIST_LENGTH = 2**32 - 1  # the most elements a Redis list holds: no position or offset lies beyond
 ANCHOR_WINDOW = 1000  # elements searched to re-find the previous page's last message
 HELD_SCAN_LIMIT = 2000  # unacked entries examined per request
 QUEUE_NAME = re.compile(r"^[^\x00-\x1f]{1,255}$")
@@ -190,15 +193,24 @@ def encode_cursor(sub_index: int, offset: int, sha1: str) -> str:
 
 
 def decode_cursor(cursor: str, sub_lists: int) -> tuple[int, int, str]:
-    """(1-based sub-list index, offset from the right end, sha1) of the previous page's last message."""
+    """(1-based sub-list index, offset from the right end, sha1) of the previous page's last message.
+
+    A cursor comes back from the client, so it is decoded as operator input: the one bounded
+    decoder, and an offset no Redis list can reach is refused like any other bad cursor.
+    """
+    invalid = DashboardError(_l("the cursor is not valid"), field="cursor")
+    if len(cursor) > 200:  # a real cursor is about 100 characters
+        raise invalid
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        sub, offset, sha1 = int(data["s"]), int(data["o"]), str(data["h"])
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
-        raise DashboardError(_l("the cursor is not valid"), field="cursor") from exc
-    if not (1 <= sub <= sub_lists and offset >= 0 and re.fullmatch(r"[0-9a-f]{40}", sha1)):
-        raise DashboardError(_l("the cursor is not valid"), field="cursor")
+        data = decode_json(base64.urlsafe_b64decode(padded.encode()), "cursor")
+        sub = whole_number(data["s"], "cursor", 1, sub_lists)
+        offset = whole_number(data["o"], "cursor", 0, MAX_LIST_LENGTH)
+        sha1 = data["h"]
+    except (DashboardError, ValueError, TypeError, KeyError, binascii.Error) as exc:
+        raise invalid from exc
+    if not (isinstance(sha1, str) and re.fullmatch(r"[0-9a-f]{40}", sha1)):
+        raise invalid
     return sub, offset, sha1
 
 
@@ -217,8 +229,7 @@ def read_page(
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise DashboardError(_l("limit must be between 1 and %(limit)s", limit=MAX_LIMIT), field="limit")
-    if position < 0:
-        raise DashboardError(_l("position must not be negative"), field="position")
+    position = whole_number(position, "position", 0, MAX_LIST_LENGTH, DashboardError)
     sub_lists = layout.sub_lists(queue)
     if cursor:
         sub, offset, sha1 = decode_cursor(cursor, len(sub_lists))

@@ -25,10 +25,11 @@ from ..api import api_blueprint
 from ..core.broker import BrokerLayout, layout_for
 from ..core.errors import DashboardError
 from ..extensions import db
+from ..openapi import api_operation
 from ..portal.permissions import current_identity, mutation, requires_role
 from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
-from . import actions, service
+from . import actions, schemas, service
 
 bp = Blueprint("queues", __name__, url_prefix="/queues")
 api = api_blueprint("queues_api", __name__, "queues")
@@ -252,18 +253,29 @@ def purge(name: str):
 
 
 @api.get("")
+@api_operation(_l("List queues"), tag="queues", responses={200: schemas.QueueList})
 def api_queues():
     queues, workers_answered = _summaries()
     return jsonify({"queues": [q.to_json() for q in queues], "workers_answered": workers_answered})
 
 
 @api.get("/<name>/messages")
+@api_operation(
+    _l("One page of a queue's waiting messages"),
+    tag="queues",
+    query=schemas.MessagesQuery,
+    responses={200: schemas.MessagePageOut},
+    errors=(400,),
+)
 def api_messages(name: str):
     service.check_queue_name(name)
     return jsonify(_page(name).to_json())
 
 
 @api.get("/<name>/held")
+@api_operation(
+    _l("Messages workers hold unacknowledged"), tag="queues", responses={200: schemas.HeldList}, errors=(400,)
+)
 def api_held(name: str):
     service.check_queue_name(name)
     context = _held(name)
@@ -279,6 +291,7 @@ def api_held(name: str):
 
 @api.delete("/<name>/messages/<task_id>")
 @mutation("operator", "queue.delete_message")
+@api_operation(_l("Delete a waiting message"), tag="queues", responses={200: schemas.Deleted})
 def api_delete_message(name: str, task_id: str):
     service.check_queue_name(name)
     message = actions.delete_message(broker(), layout(), name, task_id)
@@ -287,6 +300,12 @@ def api_delete_message(name: str, task_id: str):
 
 @api.post("/<name>/messages/<task_id>/stage")
 @mutation("operator", "queue.stage_message")
+@api_operation(
+    _l("Move a waiting message to the staging list"),
+    tag="queues",
+    responses={201: schemas.Staged},
+    errors=(409,),
+)
 def api_stage_message(name: str, task_id: str):
     """Move a waiting message to the staging list: 201 with the staged item (same id)."""
     service.check_queue_name(name)
@@ -300,6 +319,7 @@ def api_stage_message(name: str, task_id: str):
 
 @api.post("/<name>/purge")
 @mutation("admin", "queue.purge")
+@api_operation(_l("Purge a queue"), tag="queues", responses={200: schemas.Purged})
 def api_purge(name: str):
     service.check_queue_name(name)
     return jsonify({"queue": name, "purged": actions.purge_queue(broker(), layout(), name)})

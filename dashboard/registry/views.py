@@ -10,11 +10,12 @@ from ..api import api_blueprint, json_body
 from ..core import broker
 from ..core.errors import DashboardError
 from ..extensions import db
+from ..openapi import api_operation
 from ..portal.permissions import current_identity, mutation
 from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from ..timeutil import utcnow
-from . import catalogue, service
+from . import catalogue, schemas, service
 from .forms import build_run_form
 
 bp = Blueprint("registry", __name__, url_prefix="/tasks")
@@ -128,7 +129,6 @@ def run(name: str):
         form.general_errors.append(_("the form could not be read; reload the page and try again"))
         return _task_page(info, report, form=form, status=400)
     try:
-        _check_request_size()
         run_request = service.parse_run_request(
             form.run_data(),
             celery_app,
@@ -172,19 +172,11 @@ def run_state(task_id: str):
     return fragment_only("registry/_run_state.html", status=286 if state.ready else 200, run_state=state)
 
 
-def _check_request_size() -> None:
-    """Refuse a body far over the payload limit before reading it (JSON escaping at most doubles it)."""
-    limit = current_app.config["MAX_PAYLOAD_BYTES"]
-    if (request.content_length or 0) > 2 * limit + 16384:
-        raise service.PayloadTooLarge(
-            _l("the request is over the %(limit)s-byte payload limit", limit=limit), field="args"
-        )
-
-
 # --- JSON API --------------------------------------------------------------------------------
 
 
 @api.get("")
+@api_operation(_l("List tasks"), tag="tasks", query=schemas.TaskQuery, responses={200: schemas.TaskList})
 def api_list():
     report = _report()
     tasks = catalogue.list_tasks(
@@ -200,6 +192,7 @@ def api_list():
 
 
 @api.get("/<path:name>")
+@api_operation(_l("Describe a task"), tag="tasks", responses={200: schemas.TaskDetail})
 def api_detail(name: str):
     celery_app = get_celery()
     report = _report()
@@ -211,11 +204,17 @@ def api_detail(name: str):
 
 @api.post("/<path:name>/run")
 @mutation("operator", "task.run")
+@api_operation(
+    _l("Run a task now, later or through the staging list"),
+    tag="tasks",
+    body=schemas.RunBody,
+    responses={202: schemas.RunAccepted, 201: schemas.RunAccepted},
+    errors=(413,),
+)
 def api_run(name: str):
     """Send (202) or stage (201) a run. Body: see ``service.parse_run_request``, plus
     ``submission`` (direct | staged | auto) and ``note``."""
     celery_app = get_celery()
-    _check_request_size()
     data = dict(json_body())
     data["task"] = name
     config = current_app.config
@@ -242,5 +241,6 @@ def api_run(name: str):
 
 
 @api.get("/-/runs/<task_id>/state")
+@api_operation(_l("The result state of a run"), tag="tasks", responses={200: schemas.RunStateOut})
 def api_run_state(task_id: str):
     return jsonify(service.RunState.from_backend(get_celery(), task_id).to_json())

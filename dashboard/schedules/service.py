@@ -30,6 +30,7 @@ from .timing import (
     zone,
 )
 
+MAX_ID = 2**31 - 1
 EDITABLE = (
     "name",
     "task",
@@ -84,7 +85,8 @@ def timing_of(schedule: Schedule) -> Timing:
 
 
 def get_schedule(session: Session, schedule_id: int) -> Schedule:
-    schedule = session.get(Schedule, schedule_id)
+    # Ids are SQL INTEGERs: a larger number names no schedule, and must not overflow the query.
+    schedule = session.get(Schedule, schedule_id) if 0 <= schedule_id <= MAX_ID else None
     if schedule is None:
         raise NotFound(_l("no schedule with id %(id)s", id=schedule_id))
     return schedule

@@ -1,4 +1,4 @@
-"""Pages and JSON API of the schedules area."""
+"""Pages of the schedules area (the JSON API is ``api_views.py``)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,16 @@ from flask import (
     Response,
     current_app,
     flash,
-    jsonify,
     make_response,
     redirect,
     render_template,
     request,
     url_for,
 )
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from ..api import api_blueprint, json_body
-from ..core.beat import beat_status
 from ..core.errors import DashboardError
-from ..core.json_text import decode_json
 from ..extensions import db
 from ..i18n import cron_locale
 from ..portal.permissions import mutation, requires_role
@@ -38,9 +33,9 @@ from .forms import ScheduleForm
 from .timing import zone, zone_names
 
 bp = Blueprint("schedules", __name__, url_prefix="/schedules")
-api = api_blueprint("schedules_api", __name__, "schedules")
 
 ZONE_COOKIE = "td_tz"
+MAX_NEXT_RUNS = 100  # next run times one request computes
 CSV_COLUMNS = (*service.EDITABLE, "enabled", "next_run_at", "last_run_at", "last_task_id", "total_run_count")
 
 
@@ -54,11 +49,27 @@ def operator_zone() -> str:
     return name
 
 
-def _max_payload() -> int:
+def max_payload() -> int:
     return int(current_app.config["MAX_PAYLOAD_BYTES"])
 
 
-def _registered() -> set[str]:
+IMPORT_ENDPOINTS = ("schedules.import_file", "schedules_api.api_import")
+
+
+@bp.url_value_preprocessor
+def import_size_limit(endpoint: str | None, _values: dict | None) -> None:
+    """An import holds many schedules: its two routes take bodies up to IMPORT_MAX_CONTENT_LENGTH.
+
+    A URL-value preprocessor, not a before_request hook, because it must run before the app-wide
+    CSRF check, which reads the form (and so the body) before any blueprint's before_request.
+    """
+    if endpoint in IMPORT_ENDPOINTS:
+        limit = int(current_app.config["IMPORT_MAX_CONTENT_LENGTH"])
+        request.max_content_length = limit
+        request.max_form_memory_size = limit
+
+
+def registered() -> set[str]:
     return previews.registered_on_live_workers(
         get_redis(),
         current_app.config["TASKDECK_KEY_PREFIX"],
@@ -67,18 +78,18 @@ def _registered() -> set[str]:
     )
 
 
-def _filters() -> tuple[str | None, bool | None]:
+def filters() -> tuple[str | None, bool | None]:
     task = (request.args.get("task") or "").strip() or None
     enabled = {"yes": True, "no": False}.get(request.args.get("enabled", ""))
     return task, enabled
 
 
 def _list_context() -> dict:
-    task, enabled = _filters()
+    task, enabled = filters()
     schedules = service.list_schedules(db.session, task=task, enabled=enabled)
     return {
         "schedules": schedules,
-        "registered": _registered(),
+        "registered": registered(),
         "tz": operator_zone(),
         "zone": zone,
         "describe": lambda s: service.describe(service.timing_of(s), cron_locale()),
@@ -130,7 +141,7 @@ def _render_form(form: ScheduleForm, schedule=None, status: int = 200):
             tasks=_task_names(),
             zones=zone_names(),
             preview=previews.preview(form.to_data(), operator_zone(), locale=cron_locale()),
-            registered=_registered(),
+            registered=registered(),
             tz=operator_zone(),
         ),
         status,
@@ -153,7 +164,7 @@ def create():
         return _render_form(form, status=400)
     try:
         schedule = service.create_schedule(
-            db.session, get_celery(), form.to_data(), max_payload=_max_payload()
+            db.session, get_celery(), form.to_data(), max_payload=max_payload()
         )
     except DashboardError as exc:
         db.session.rollback()
@@ -186,7 +197,7 @@ def update(schedule_id: int):
         return _render_form(form, schedule, status=400)
     try:
         schedule = service.update_schedule(
-            db.session, get_celery(), schedule_id, form.to_data(), max_payload=_max_payload()
+            db.session, get_celery(), schedule_id, form.to_data(), max_payload=max_payload()
         )
     except DashboardError as exc:
         db.session.rollback()
@@ -206,7 +217,7 @@ def preview():
             "schedules/_preview.html",
             preview=previews.preview(data, operator_zone(), locale=cron_locale()),
             task=task,
-            registered=_registered() if task else set(),
+            registered=registered() if task else set(),
             tz=operator_zone(),
         )
     )
@@ -253,7 +264,7 @@ def delete(schedule_id: int):
 
 @bp.get("/export.json")
 def export_json():
-    task, enabled = _filters()
+    task, enabled = filters()
     items = [
         service.definition_of(s) | {"enabled": s.enabled}
         for s in service.list_schedules(db.session, task=task, enabled=enabled)
@@ -265,7 +276,7 @@ def export_json():
 
 @bp.get("/export.csv")
 def export_csv():
-    task, enabled = _filters()
+    task, enabled = filters()
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -292,9 +303,9 @@ def import_file():
         else request.form.get("payload", "")
     )
     try:
-        if len(raw.encode()) > _max_payload() * 16:
+        if len(raw.encode()) > current_app.config["IMPORT_MAX_CONTENT_LENGTH"]:
             raise DashboardError(_l("the import is too large"), field="file")
-        created, updated = service.import_schedules(db.session, get_celery(), raw, max_payload=_max_payload())
+        created, updated = service.import_schedules(db.session, get_celery(), raw, max_payload=max_payload())
     except DashboardError as exc:
         db.session.rollback()
         context = _list_context()
@@ -307,103 +318,3 @@ def import_file():
         return response
     flash(_("Imported %(created)s new and %(updated)s updated schedules.", created=created, updated=updated))
     return redirect(url_for("schedules.index"))
-
-
-# --------------------------------------------------------------------------- JSON API
-
-
-def _count() -> int:
-    try:
-        return max(1, min(int(request.args.get("count", 5)), 100))
-    except ValueError:
-        raise DashboardError(_l("count must be a whole number"), field="count") from None
-
-
-@api.get("")
-def api_list():
-    task, enabled = _filters()
-    return jsonify(
-        [service.to_dict(s) for s in service.list_schedules(db.session, task=task, enabled=enabled)]
-    )
-
-
-@api.post("")
-@mutation("admin", "schedule.create")
-def api_create():
-    schedule = service.create_schedule(db.session, get_celery(), json_body(), max_payload=_max_payload())
-    return jsonify(service.to_dict(schedule)), 201
-
-
-@api.get("/<int:schedule_id>")
-def api_detail(schedule_id: int):
-    return jsonify(service.to_dict(service.get_schedule(db.session, schedule_id)))
-
-
-@api.route("/<int:schedule_id>", methods=["PUT", "PATCH"])
-@mutation("admin", "schedule.edit")
-def api_update(schedule_id: int):
-    schedule = service.update_schedule(
-        db.session,
-        get_celery(),
-        schedule_id,
-        json_body(),
-        max_payload=_max_payload(),
-        partial=request.method == "PATCH",
-    )
-    return jsonify(service.to_dict(schedule))
-
-
-@api.delete("/<int:schedule_id>")
-@mutation("admin", "schedule.delete")
-def api_delete(schedule_id: int):
-    service.delete_schedule(db.session, schedule_id)
-    return jsonify({"deleted": schedule_id})
-
-
-@api.post("/<int:schedule_id>/enable")
-@mutation("admin", "schedule.enable")
-def api_enable(schedule_id: int):
-    return jsonify(service.to_dict(service.set_enabled(db.session, schedule_id, True)))
-
-
-@api.post("/<int:schedule_id>/disable")
-@mutation("admin", "schedule.disable")
-def api_disable(schedule_id: int):
-    return jsonify(service.to_dict(service.set_enabled(db.session, schedule_id, False)))
-
-
-@api.post("/<int:schedule_id>/trigger")
-@mutation("operator", "schedule.trigger")
-def api_trigger(schedule_id: int):
-    task_id = firing.trigger_now(db.session, get_celery(), schedule_id)
-    return jsonify({"task_id": task_id, "history": url_for("history.run_detail", task_id=task_id)}), 202
-
-
-@api.get("/<int:schedule_id>/next-runs")
-def api_next_runs(schedule_id: int):
-    schedule = service.get_schedule(db.session, schedule_id)
-    runs = previews.next_runs(schedule, operator_zone(), _count())
-    return jsonify({"id": schedule_id, "runs": [run.to_json() for run in runs]})
-
-
-@api.get("/preview")
-def api_preview():
-    """Next runs of an unsaved definition: ``?kind=cron&cron=*/5 * * * *&timezone=UTC&count=5``."""
-    data = {key: request.args.get(key, "") for key in ScheduleForm.DEFINITION}
-    with force_locale("en"):  # the API's texts stay English whatever the request's language
-        result = previews.preview(data, operator_zone(), count=_count())
-    return jsonify(result.to_json()), (422 if result.error else 200)
-
-
-@api.post("/import")
-@mutation("admin", "schedule.import")
-def api_import():
-    body = request.get_data()
-    items = decode_json(body, "body", members=2) if body else None  # a list of schedule objects
-    created, updated = service.import_schedules(db.session, get_celery(), items, max_payload=_max_payload())
-    return jsonify({"created": created, "updated": updated})
-
-
-@api.get("/beat")
-def api_beat():
-    return jsonify(beat_status(get_redis(), current_app.config["TASKDECK_KEY_PREFIX"]).to_json())

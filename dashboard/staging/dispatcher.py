@@ -69,15 +69,17 @@ class Dispatcher:
             heartbeat.stop(client, prefix, "dispatcher")
 
     def step(self, client, prefix: str, same_server: bool) -> bool:
-        """One attempt under the current policy; True when an item was released."""
+        """One attempt under the current policy; True when an item was released (or held)."""
         policy = service.get_policy(client, prefix)
         if not policy.running:
             return False
         outcome = service.release_next(client, get_celery(), prefix, policy=policy, same_server=same_server)
+        for item_id in outcome.held:
+            log.warning("held staged item %s: its message cannot be built", item_id)
         if outcome.released:
             self.released += 1
             service.record_release(db.session, outcome)
-        return outcome.released
+        return outcome.released or bool(outcome.held)  # holding a poison head is progress too
 
     def _beat(self, client, prefix: str) -> None:
         try:

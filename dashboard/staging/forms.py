@@ -10,6 +10,8 @@ from wtforms import DecimalField, IntegerField, SelectField, StringField, TextAr
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional
 
+from .service import MAX_LOW_WATER, MAX_RATE
+
 
 class PolicyForm(FlaskForm):
     class Meta:
@@ -19,9 +21,12 @@ class PolicyForm(FlaskForm):
         _l("Dispatcher"),
         choices=[SelectChoice("running", _l("running")), SelectChoice("paused", _l("paused"))],
     )
-    low_water = IntegerField(_l("Release while the queue holds fewer than"), validators=[NumberRange(min=1)])
+    low_water = IntegerField(
+        _l("Release while the queue holds fewer than"), validators=[NumberRange(min=1, max=MAX_LOW_WATER)]
+    )
     max_rate = DecimalField(
-        _l("Maximum releases per second (0 = no limit)"), validators=[Optional(), NumberRange(min=0)]
+        _l("Maximum releases per second (0 = no limit)"),
+        validators=[Optional(), NumberRange(min=0, max=MAX_RATE)],
     )
 
 

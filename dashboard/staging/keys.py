@@ -15,10 +15,12 @@ __all__ = [
     "DEFAULT_LIST",
     "EDIT",
     "GAP",
+    "HOLD",
     "MOVE",
     "RELEASE",
     "RELEASE_TO_PROCESSING",
     "REMOVE",
+    "REQUEUE",
     "StagingKeys",
 ]
 
@@ -75,15 +77,62 @@ return {redis.call('INCR', version), 1}
 """,
 )
 
-# Guarantee: the item's data and position disappear together, or nothing changes (unknown id).
-# KEYS: order, items, version. ARGV: id. Returns the new version.
+# Guarantee: a staged item's data and position disappear together, or a held item leaves the
+# held hash; otherwise nothing changes (unknown id). KEYS: order, items, version, held.
+# ARGV: id. Returns the new version.
 REMOVE = scripts.register(
     "staging.remove",
     """
-local order, items, version = KEYS[1], KEYS[2], KEYS[3]
+local order, items, version, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id = ARGV[1]
-if redis.call('ZREM', KEYS[1], id) == 0 then return redis.error_reply('NOID') end
+if redis.call('ZREM', order, id) == 1 then
+  redis.call('HDEL', items, id)
+elseif redis.call('HDEL', held, id) == 0 then
+  return redis.error_reply('NOID')
+end
+return redis.call('INCR', version)
+""",
+)
+
+# Set a poison item aside. Guarantee: only the item exactly as the caller read it (ARGV[2]) is
+# held: it leaves the order and the items and enters the held hash together, and the version
+# moves on; an item released, removed or edited meanwhile is left alone ({0, 'changed'}).
+# KEYS: order, items, version, held. ARGV: id, item JSON as read, held record JSON.
+# Returns {1, version} or {0, 'changed'}.
+HOLD = scripts.register(
+    "staging.hold",
+    """
+local order, items, version, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id, expected, record = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('HGET', items, id) ~= expected or not redis.call('ZSCORE', order, id) then
+  return {0, 'changed'}
+end
+redis.call('ZREM', order, id)
 redis.call('HDEL', items, id)
+redis.call('HSET', held, id, record)
+return {1, redis.call('INCR', version)}
+""",
+)
+
+# Return a held item to the list. Guarantee: it leaves the held hash and enters the list at the
+# tail (data and position together, exactly as it was staged) in one step, or nothing changes:
+# NOID when it is not held, EXISTS when an item of that id was staged meanwhile.
+# KEYS: order, items, version, held. ARGV: id. Returns the new version.
+REQUEUE = scripts.register(
+    "staging.requeue",
+    PLACEMENT
+    + """
+local order, items, version, held = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id = ARGV[1]
+local record = redis.call('HGET', held, id)
+if not record then return redis.error_reply('NOID') end
+if redis.call('HEXISTS', items, id) == 1 or redis.call('ZSCORE', order, id) then
+  return redis.error_reply('EXISTS')
+end
+local data = cjson.decode(record)['item']
+redis.call('HSET', items, id, data)
+redis.call('ZADD', order, fmt(edge_score(order, false)), id)
+redis.call('HDEL', held, id)
 return redis.call('INCR', version)
 """,
 )

@@ -9,15 +9,15 @@ client, the Celery app and the key prefix as arguments.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import redis
 from celery import Celery
 from flask_babel import lazy_gettext as _l
 
-from ..core import dispatch, messages
-from ..core.bounds import blank
+from ..core import dispatch
+from ..core.bounds import blank, number_between, whole_number
 from ..core.broker import broker_for, layout_for, waiting
 from ..core.errors import DashboardError, Unprocessable
 from ..core.run_options import validate_staged
@@ -40,6 +40,7 @@ from ..core.staging import (  # noqa: F401 - the shared part of the list, re-exp
     submit,
     target_queue,
 )
+from .held import UnreleasableItem, hold, message_for, requeue  # noqa: F401 - requeue: views
 from .keys import (
     BROKER_PUSH_ONCE,
     DEFAULT_LIST,
@@ -50,30 +51,17 @@ from .keys import (
     REMOVE,
     StagingKeys,
 )
-from .models import STATES, ReleaseOutcome, Snapshot
+from .models import STATES, HeldItem, ReleaseOutcome, Snapshot
 
 MARKER_TTL = 7 * 24 * 3600  # how long a cross-server release remembers it pushed a message
 POSITIONS = ("top", "bottom", "up", "down")
+# Policy bounds: a low-water mark beyond any real queue's backlog; a rate whose slot (1 ms) the
+# rate key's PX expiry can still hold.
+MAX_LOW_WATER = 1_000_000
+MAX_RATE = 1000
 
 
 # ---------------------------------------------------------------- validation
-
-
-def _number(value: object, field: str) -> float | None:
-    """A finite number of at least 0, given as a number or as numeric text; blank is None."""
-    if blank(value):
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise Unprocessable(_l("%(field)s must be a number", field=field), field=field)
-    try:
-        number = float(value)
-    except (ValueError, OverflowError):
-        raise Unprocessable(_l("%(field)s must be a number", field=field), field=field) from None
-    if not math.isfinite(number) or number < 0:
-        raise Unprocessable(
-            _l("%(field)s must be a number of at least %(minimum)s", field=field, minimum=0), field=field
-        )
-    return number
 
 
 def build_item(
@@ -119,13 +107,22 @@ def snapshot(client: redis.Redis, prefix: str, *, limit: int = 500, name: str = 
         pipe.zrange(keys.order, 0, limit - 1)
         pipe.get(keys.version)
         pipe.zcard(keys.order)
-        ids, version, total = pipe.execute()
+        pipe.hgetall(keys.held)
+        ids, version, total, held = pipe.execute()
     items: list[StagingItem] = []
     if ids:
         for item_id, raw in zip(ids, client.hmget(keys.items, ids), strict=True):
-            if raw is not None:  # released between the two reads: skip it, the next poll agrees
+            if raw is None:  # released between the two reads: skip it, the next poll agrees
+                continue
+            try:
                 items.append(StagingItem.from_json(item_id.decode(), raw))
-    return Snapshot(items=items, version=int(version or 0), total=int(total))
+            except (DashboardError, ValueError):
+                continue  # unreadable (stored before validation): the dispatcher holds it at the head
+    held_items = sorted(
+        (HeldItem.from_record(item_id.decode(), raw) for item_id, raw in held.items()),
+        key=lambda h: (h.held_at, h.id),
+    )
+    return Snapshot(items=items, version=int(version or 0), total=int(total), held=held_items[:limit])
 
 
 def current_version(client: redis.Redis, prefix: str, name: str = DEFAULT_LIST) -> int:
@@ -184,10 +181,10 @@ def move(
 
 
 def remove(client: redis.Redis, prefix: str, item_id: str, name: str = DEFAULT_LIST) -> int:
-    """Remove a staged item; returns the new version."""
+    """Remove a staged (or held) item; returns the new version."""
     keys = StagingKeys(prefix, name)
     try:
-        return int(REMOVE(client, keys=keys.core(), args=[item_id]))
+        return int(REMOVE(client, keys=[*keys.core(), keys.held], args=[item_id]))
     except redis.exceptions.ResponseError as exc:
         raise refusal(exc, item_id) from exc
 
@@ -223,8 +220,7 @@ def release(
     raw = client.hget(keys.items, item_id)
     if raw is None:
         return ReleaseOutcome(item_id, False, "gone")
-    item = StagingItem.from_json(item_id, raw)
-    prepared = messages.prepare(celery_app, item)
+    item, prepared = message_for(celery_app, item_id, raw)
     low_water = policy.low_water if policy else 0
     rate_ms = policy.rate_interval_ms if policy else 0
     if same_server:
@@ -287,25 +283,37 @@ def release_next(
     name: str = DEFAULT_LIST,
     attempts: int = 5,
 ) -> ReleaseOutcome:
-    """Release the head item (under ``policy`` when given). Safe with many concurrent callers."""
+    """Release the head item (under ``policy`` when given). Safe with many concurrent callers.
+
+    A head whose message cannot be built is held (see ``hold``) and the next item tried; an
+    unreachable Redis or broker raises, and the dispatcher tries again.
+    """
     outcome = ReleaseOutcome(None, False, "empty")
+    held: list[str] = []
     for _ in range(attempts):
         item_id = head_id(client, prefix, name)
         if item_id is None:
-            return ReleaseOutcome(None, False, "empty")
-        outcome = release(
-            client,
-            celery_app,
-            prefix,
-            item_id,
-            same_server=same_server,
-            require_head=True,
-            policy=policy,
-            name=name,
-        )
+            outcome = ReleaseOutcome(None, False, "empty")
+            break
+        try:
+            outcome = release(
+                client,
+                celery_app,
+                prefix,
+                item_id,
+                same_server=same_server,
+                require_head=True,
+                policy=policy,
+                name=name,
+            )
+        except UnreleasableItem as exc:  # a poison head: set it aside, go on with the next item
+            if hold(client, prefix, exc, name):
+                held.append(item_id)
+            outcome = ReleaseOutcome(item_id, False, "held")
+            continue
         if outcome.reason not in ("gone", "not-head"):
-            return outcome  # released, or refused by policy
-    return outcome
+            break  # released, or refused by policy
+    return replace(outcome, held=tuple(held))
 
 
 def record_release(session, outcome: ReleaseOutcome) -> bool:
@@ -335,17 +343,9 @@ def set_policy(client: redis.Redis, prefix: str, data: dict, name: str = DEFAULT
             raise Unprocessable(_l("state must be 'running' or 'paused'"), field="state")
         update["state"] = data["state"]
     if "low_water" in data:
-        try:
-            low_water = int(data["low_water"])
-        except (TypeError, ValueError) as exc:
-            raise Unprocessable(
-                _l("low_water must be a whole number of at least 1"), field="low_water"
-            ) from exc
-        if low_water < 1 or isinstance(data["low_water"], bool):
-            raise Unprocessable(_l("low_water must be a whole number of at least 1"), field="low_water")
-        update["low_water"] = str(low_water)
+        update["low_water"] = str(whole_number(data["low_water"], "low_water", 1, MAX_LOW_WATER))
     if "max_rate" in data:
-        rate = _number(data["max_rate"], "max_rate")
+        rate = 0.0 if blank(data["max_rate"]) else number_between(data["max_rate"], "max_rate", 0, MAX_RATE)
         update["max_rate"] = str(rate or 0)
     if update:
         client.hset(StagingKeys(prefix, name).policy, mapping=update)

@@ -10,10 +10,11 @@ from .. import heartbeat
 from ..api import api_blueprint, json_body
 from ..core.errors import DashboardError, Unprocessable
 from ..extensions import db
+from ..openapi import api_operation
 from ..portal.permissions import current_identity, mutation, requires_role
 from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis
 from ..rendering import page_or_fragment, wants_fragment
-from . import service
+from . import schemas, service
 from .forms import ItemForm, PolicyForm
 
 bp = Blueprint("staging", __name__, url_prefix="/staging")
@@ -128,10 +129,24 @@ def remove_item(item_id: str):
     return _after_change(notice=_("Removed %(id)s.", id=item_id))
 
 
+@bp.post("/<item_id>/requeue")
+@mutation("operator", "staging.requeue")
+def requeue_item(item_id: str):
+    """Return a held item to the end of the list."""
+    try:
+        service.requeue(get_redis(), _prefix(), item_id)
+    except DashboardError as exc:
+        return _after_change(error=exc)
+    return _after_change(notice=_("Returned %(id)s to the end of the list.", id=item_id))
+
+
 @bp.post("/<item_id>/release")
 @mutation("operator", "staging.release")
 def release_item(item_id: str):
-    outcome = service.release(get_redis(), get_celery(), _prefix(), item_id, same_server=_same_server())
+    try:
+        outcome = service.release(get_redis(), get_celery(), _prefix(), item_id, same_server=_same_server())
+    except service.UnreleasableItem as exc:  # its message cannot be built: say why, next to the list
+        return _after_change(error=exc)
     if not outcome.released:
         return _after_change(error=service.UnknownItem(_l("%(id)s is no longer staged", id=item_id)))
     service.record_release(db.session, outcome)
@@ -142,6 +157,9 @@ def release_item(item_id: str):
 @mutation("operator", "staging.release_next")
 def release_next():
     outcome = service.release_next(get_redis(), get_celery(), _prefix(), same_server=_same_server())
+    if not outcome.released and outcome.held:
+        held = ", ".join(outcome.held)
+        return _after_change(notice=_("Held %(ids)s: its message cannot be built.", ids=held))
     if not outcome.released:
         return _after_change(notice=_("Nothing to release: the staging list is empty."))
     service.record_release(db.session, outcome)
@@ -222,6 +240,12 @@ def save_item(item_id: str):
 
 
 @api.get("")
+@api_operation(
+    _l("The staging list, head first"),
+    tag="staging",
+    query=schemas.StagingQuery,
+    responses={200: schemas.SnapshotOut},
+)
 def api_list():
     limit = request.args.get("limit", "500")
     if not limit.isdigit() or not 1 <= int(limit) <= 10_000:
@@ -231,6 +255,14 @@ def api_list():
 
 @api.post("")
 @mutation("operator", "staging.add")
+@api_operation(
+    _l("Stage an item (or submit it with mode auto)"),
+    tag="staging",
+    body=schemas.AddBody,
+    body_required=True,
+    responses={201: schemas.Added, 202: schemas.Added},
+    errors=(404, 409, 413),
+)
 def api_add():
     data = json_body()
     client, celery_app = get_redis(), get_celery()
@@ -254,6 +286,14 @@ def api_add():
 
 @api.post("/<item_id>/move")
 @mutation("operator", "staging.move")
+@api_operation(
+    _l("Move an item"),
+    tag="staging",
+    body=schemas.MoveBody,
+    body_required=True,
+    responses={200: schemas.Changed},
+    errors=(409,),
+)
 def api_move(item_id: str):
     data = json_body()
     version = service.move(
@@ -270,12 +310,32 @@ def api_move(item_id: str):
 
 @api.delete("/<item_id>")
 @mutation("operator", "staging.remove")
+@api_operation(_l("Remove an item"), tag="staging", responses={200: schemas.Changed}, errors=(409,))
 def api_remove(item_id: str):
     return jsonify({"id": item_id, "version": service.remove(get_redis(), _prefix(), item_id)})
 
 
+@api.post("/<item_id>/requeue")
+@mutation("operator", "staging.requeue")
+@api_operation(
+    _l("Return a held item to the end of the list"),
+    tag="staging",
+    responses={200: schemas.Changed},
+    errors=(409,),
+)
+def api_requeue(item_id: str):
+    return jsonify({"id": item_id, "version": service.requeue(get_redis(), _prefix(), item_id)})
+
+
 @api.patch("/<item_id>")
 @mutation("operator", "staging.edit")
+@api_operation(
+    _l("Edit an item"),
+    tag="staging",
+    body=schemas.EditBody,
+    responses={200: schemas.Changed},
+    errors=(409, 413),
+)
 def api_edit(item_id: str):
     client = get_redis()
     item = service.get_item(client, _prefix(), item_id)
@@ -295,6 +355,9 @@ def api_edit(item_id: str):
 
 @api.post("/<item_id>/release")
 @mutation("operator", "staging.release")
+@api_operation(
+    _l("Release an item to Celery now"), tag="staging", responses={200: schemas.Released}, errors=(409,)
+)
 def api_release(item_id: str):
     outcome = service.release(get_redis(), get_celery(), _prefix(), item_id, same_server=_same_server())
     if not outcome.released:
@@ -304,6 +367,9 @@ def api_release(item_id: str):
 
 
 @api.get("/dispatcher")
+@api_operation(
+    _l("The dispatcher policy and live dispatchers"), tag="staging", responses={200: schemas.DispatcherOut}
+)
 def api_dispatcher():
     client = get_redis()
     return jsonify(
@@ -319,5 +385,11 @@ def api_dispatcher():
 
 @api.put("/dispatcher")
 @mutation("operator", "staging.policy")
+@api_operation(
+    _l("Change the dispatcher policy"),
+    tag="staging",
+    body=schemas.PolicyBody,
+    responses={200: schemas.PolicyOut},
+)
 def api_set_dispatcher():
     return jsonify(service.set_policy(get_redis(), _prefix(), json_body()).to_dict())

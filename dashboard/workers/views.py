@@ -11,10 +11,11 @@ from flask_babel import lazy_gettext as _l
 from ..api import api_blueprint, json_body
 from ..core.errors import DashboardError, Unprocessable
 from ..i18n import localtime
+from ..openapi import api_operation
 from ..portal.permissions import delegates_to, mutation, requires_role
 from ..redis_client import get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
-from . import control, service
+from . import control, schemas, service
 
 bp = Blueprint("workers", __name__, url_prefix="/workers")
 api = api_blueprint("workers_api", __name__, "workers")
@@ -196,12 +197,14 @@ _API_CONTROL = {name: _api_control_view(cmd) for name, cmd in control.COMMANDS.i
 
 
 @api.get("")
+@api_operation(_l("List workers"), tag="workers", responses={200: schemas.WorkerListOut})
 def api_list():
     """``GET /api/v1/workers``: every worker with status, pool, queues and counts."""
     return _no_store(jsonify(_list().to_json()))
 
 
 @api.get("/commands")
+@api_operation(_l("The control commands"), tag="workers", responses={200: schemas.Commands})
 def api_commands():
     """The fixed list of control commands, their arguments and the role each needs."""
     body = {
@@ -220,6 +223,7 @@ def api_commands():
 
 
 @api.get("/<hostname>")
+@api_operation(_l("One worker's inspect sections"), tag="workers", responses={200: schemas.WorkerDetailOut})
 def api_detail(hostname: str):
     """``GET /api/v1/workers/<hostname>``: every inspect section of one worker."""
     return _no_store(jsonify(_detail(hostname).to_json()))
@@ -227,6 +231,14 @@ def api_detail(hostname: str):
 
 @api.post("/<hostname>/control")
 @delegates_to(_API_CONTROL)
+@api_operation(
+    _l("Send a control command to a worker (or * for all)"),
+    tag="workers",
+    body=schemas.ControlBody,
+    body_required=True,
+    responses={200: schemas.ControlResultOut},
+    description="The role needed depends on the command: see GET /workers/commands.",
+)
 def api_control(hostname: str):
     """``POST /api/v1/workers/<hostname>/control`` with ``{"command": ..., "arguments": {...}}``.
 

@@ -38,6 +38,7 @@ ALLOWED_SAFE = {
     "<strong>%s</strong>": "emphasises an escaped count or command label inside a message",
     '<strong data-testid="staging-count">%s</strong>': "the staged count, an integer, for tests",
     '<span data-testid="staging-version">%s</span>': "the list version, an integer, for tests",
+    '<span data-testid="staging-held-count">%s</span>': "the held count, an integer, for tests",
     '<a href="%s">%s</a>': "a link to a page (escaped url_for) with a translated label",
     "<code>POST %s</code>": "the staging API's address (escaped url_for)",
     "<code>AUTH_MODE=none</code>": "a setting's name, fixed text",

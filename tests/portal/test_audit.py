@@ -65,21 +65,31 @@ def test_prune_deletes_only_rows_older_than_retention(app):
         assert db.session.query(AuditEntry).count() == 2
 
 
-# A lone surrogate is valid JSON ("\ud800") but no UTF-8: the body is sent as raw JSON text.
+# A lone surrogate is valid JSON ("\ud800") but no Unicode text: the body is sent as raw JSON text,
+# and refused naming the member that holds it.
 SURROGATE_BODIES = [
-    ('{"args": ["\\ud800", "x"], "submission": "direct"}', 202),
-    ('{"args": ["x", "y"], "submission": "staged", "note": "\\ud800 \\udc00 nul\\u0000"}', 201),
+    ('{"args": ["\\ud800", "x"], "submission": "direct"}', "args"),
+    ('{"args": ["x", "y"], "submission": "staged", "note": "\\ud800 \\udc00 nul\\u0000"}', "note"),
 ]
 
 
-@pytest.mark.parametrize(("body", "status"), SURROGATE_BODIES)
-def test_a_lone_surrogate_in_the_body_is_acted_on_and_audited_with_it_replaced(app, client, body, status):
+@pytest.mark.parametrize(("body", "field"), SURROGATE_BODIES)
+def test_a_lone_surrogate_in_the_body_is_refused_and_the_refusal_audited_safely(
+    app, client, redis_client, key_prefix, body, field
+):
+    from tests.registry.conftest import broker_lists
+
+    waiting = sum(redis_client.llen(key) for key in broker_lists("celery"))
     response = client.post("/api/v1/tasks/tasks.add/run", data=body, content_type="application/json")
-    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.get_json()["field"] == field and "lone surrogate" in response.get_json()["error"]
+    assert sum(redis_client.llen(key) for key in broker_lists("celery")) == waiting  # nothing sent
+    assert list(redis_client.scan_iter(match=f"{key_prefix}staging:*")) == []  # nothing staged
     with app.app_context():
         entry = db.session.query(AuditEntry).one()
-        assert (entry.action, entry.result, entry.target) == ("task.run", str(status), "name=tasks.add")
-        assert "\ufffd" in entry.params and "\ud800" not in entry.params and "\x00" not in entry.params
+        assert (entry.action, entry.result, entry.target) == ("task.run", "refused 422", "name=tasks.add")
+        assert "\\ud800" in entry.params  # the body as sent: the escape, as text
+        assert "\ud800" not in entry.params and "\x00" not in entry.params
         entry.params.encode("utf-8")
     listed = client.get("/api/v1/audit").get_json()["entries"]
     assert listed[0]["params"] == entry.params

@@ -1,0 +1,81 @@
+"""Request and response models of the runs API (``/api/v1/runs``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.runs import ORIGINS, STATES
+from ..openapi import documented
+from .service import MAX_PAGE_SIZE, PAGE_SIZE
+
+
+class RunsQuery(BaseModel):
+    """Filters (each optional) and a keyset page: ``before``/``after`` are cursors of a page."""
+
+    task: str = Field("", description="Task name.")
+    state: str = Field("", json_schema_extra={"enum": ["", *STATES]})
+    queue: str = ""
+    worker: str = ""
+    origin: str = Field("", json_schema_extra={"enum": ["", *ORIGINS]})
+    schedule: str = Field("", description="Schedule id.")
+    since: str = Field("", description="ISO 8601 date-time.")
+    until: str = Field("", description="ISO 8601 date-time.")
+    q: str = Field("", description="Text the id, name, args or result contain.")
+    before: str = Field("", description="next_cursor of the previous page.")
+    after: str = Field("", description="prev_cursor of the previous page.")
+    limit: int = Field(PAGE_SIZE, json_schema_extra={"minimum": 1, "maximum": MAX_PAGE_SIZE})
+
+
+class RevokeBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"terminate": False}]})
+
+    terminate: documented({"type": "boolean", "description": "Also kill it if it is running."}) = None
+
+
+class RunOut(BaseModel):
+    """A run as the history keeps it (texts are stored size-bounded)."""
+
+    cursor: int
+    id: str
+    name: str | None
+    state: str
+    progress: Any = None
+    worker: str | None
+    queue: str | None
+    retries: int | None
+    sent_at: str | None
+    received_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    runtime: float | None
+    origin: str | None
+    origin_ref: str | None
+    retry_of: str | None
+    parent_id: str | None
+    root_id: str | None
+    args: str | None
+    kwargs: str | None
+
+
+class RunDetail(RunOut):
+    result: str | None
+    exception: str | None
+    traceback: str | None
+
+
+class Retried(RunDetail):
+    url: str
+
+
+class RunPage(BaseModel):
+    runs: list[RunOut]
+    next_cursor: int | None
+    prev_cursor: int | None
+
+
+class Revoked(BaseModel):
+    id: str
+    revoked: bool
+    terminate: bool
