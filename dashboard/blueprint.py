@@ -12,7 +12,6 @@ routes only, never to the host's.
 
 from __future__ import annotations
 
-import redis
 from flask import Blueprint, Flask, current_app, jsonify, make_response, render_template, request
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
@@ -131,8 +130,8 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
         handlers[Forbidden] = http_error_page
         handlers[NotFound] = http_error_page
         handlers[RequestEntityTooLarge] = http_error_page  # MAX_CONTENT_LENGTH, before the body is read
-        handlers[redis.exceptions.ConnectionError] = errors.redis_down
-        handlers[redis.exceptions.TimeoutError] = errors.redis_down
+        for unreachable in errors.REDIS_UNREACHABLE:  # Redis, broker or result backend down or hung
+            handlers[unreachable] = errors.redis_down
 
 
 def page_globals() -> dict:

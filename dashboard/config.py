@@ -23,6 +23,7 @@ def _flag(raw: str) -> bool:
 _ENV: dict[str, tuple[object, type]] = {
     "REDIS_URL": (DEFAULT_REDIS_URL, str),
     "REDIS_SENTINEL_MASTER": (None, str),
+    "REDIS_SOCKET_TIMEOUT": (0.5, float),
     "CELERY_BROKER_URL": (None, str),
     "CELERY_RESULT_BACKEND": (None, str),
     "DATABASE_URL": (None, str),

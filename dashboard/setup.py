@@ -55,12 +55,14 @@ def configure(app: Flask, overrides: dict | None = None) -> None:
     babel.init_app(app, locale_selector=select_locale)
     install(babel)
     redis_url, master = app.config["REDIS_URL"], app.config["REDIS_SENTINEL_MASTER"]
-    app.extensions["taskdeck_redis"] = client_for(redis_url, master)
+    socket_timeout = float(app.config["REDIS_SOCKET_TIMEOUT"])
+    app.extensions["taskdeck_redis"] = client_for(redis_url, master, socket_timeout)
     app.extensions["taskdeck_celery"] = load_celery_app(
         app.config["CELERY_APP"],
         app.config["CELERY_BROKER_URL"],
         app.config["CELERY_RESULT_BACKEND"],
         app.config["REDIS_SENTINEL_MASTER"],
+        socket_timeout,
     )
     from .core import runs as _runs  # noqa: F401 - registers tables
     from .portal import models as _portal_models  # noqa: F401

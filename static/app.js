@@ -1,4 +1,5 @@
-// Glue only: the theme toggle, the poll-interval picker, poll announcements and copy buttons.
+// Glue only: the theme toggle, the poll-interval picker, poll announcements, copy buttons and the
+// "Redis is unreachable" banner swap.
 // Behaviour lives on elements as hx-*.
 document.addEventListener("DOMContentLoaded", function () {
   var toggle = document.getElementById("theme-toggle");
@@ -69,4 +70,17 @@ document.addEventListener("htmx:afterSettle", function () {
     pendingSummaries = [];
     announceTimer = null;
   }, 250);
+});
+
+// htmx 2 swaps no 4xx/5xx answer, so a poll that gets 503 would leave stale figures on screen as if
+// current. A GET answered with the dashboard's own banner (X-Taskdeck-Unreachable, dashboard/errors.py)
+// replaces the polled region; the banner polls the same address and gives way to the figures when
+// Redis is back. Anything else (a form's 4xx, another server's 503) keeps its current handling.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var xhr = event.detail.xhr;
+  var config = event.detail.requestConfig;
+  if (xhr.status !== 503 || !xhr.getResponseHeader("X-Taskdeck-Unreachable")) return;
+  if (config && config.verb && config.verb !== "get") return;
+  event.detail.shouldSwap = true;
+  event.detail.isError = false;
 });

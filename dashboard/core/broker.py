@@ -32,26 +32,42 @@ from .broker_layout import (  # noqa: F401 - the layout is part of this module's
 )
 from .errors import DashboardError
 
-TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# Seconds a client waits to connect, and for any reply. Pages poll every few seconds and a hung Redis
+# (stopped, failing over, behind a dead NAT entry) accepts commands without answering them: a read
+# timeout well under a second lets the page say "unreachable" instead of holding a web worker.
+# ``socket_timeout`` is REDIS_SOCKET_TIMEOUT; the app factory passes the configured value.
+TIMEOUTS = {"socket_connect_timeout": 1.0, "socket_timeout": 0.5}
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "sentinel://")
 DEFAULT_PORT = 6379
 DEFAULT_SENTINEL_PORT = 26379
 
-_clients: dict[tuple[str, str | None], redis.Redis] = {}
+_clients: dict[tuple[str, str | None, float], redis.Redis] = {}
 _clients_lock = threading.Lock()
 
 
 # --- clients -------------------------------------------------------------------------------------
 
 
-def connect(url: str, sentinel_master: str | None = None) -> redis.Redis:
-    """A new client that fails within seconds instead of hanging when Redis is away."""
+def timeouts(socket_timeout: float | None = None) -> dict[str, float]:
+    """Client timeouts: :data:`TIMEOUTS`, with ``socket_timeout`` (REDIS_SOCKET_TIMEOUT) when given."""
+    if socket_timeout is None:
+        return dict(TIMEOUTS)
+    return {**TIMEOUTS, "socket_timeout": float(socket_timeout)}
+
+
+def connect(url: str, sentinel_master: str | None = None, socket_timeout: float | None = None) -> redis.Redis:
+    """A new client that fails within a second instead of hanging when Redis is away or hung.
+
+    redis-py does not retry a timed-out command for a client built on a URL (its pool's connections
+    retry nothing), so a page waits one ``socket_timeout`` per command at most.
+    """
+    limits = timeouts(socket_timeout)
     if url.startswith("sentinel://"):
-        return _sentinel_master(url, sentinel_master)
-    return redis.Redis.from_url(url, health_check_interval=30, **TIMEOUTS)
+        return _sentinel_master(url, sentinel_master, limits)
+    return redis.Redis.from_url(url, health_check_interval=30, **limits)
 
 
-def _sentinel_master(url: str, master: str | None) -> redis.Redis:
+def _sentinel_master(url: str, master: str | None, limits: dict[str, float]) -> redis.Redis:
     if not master:
         raise ValueError("a sentinel:// URL needs the monitored master's name (REDIS_SENTINEL_MASTER)")
     nodes, password, db = [], None, 0
@@ -61,13 +77,19 @@ def _sentinel_master(url: str, master: str | None) -> redis.Redis:
         password = password or parsed.password
         if parsed.path.strip("/").isdigit():
             db = int(parsed.path.strip("/"))
-    sentinel = Sentinel(nodes, sentinel_kwargs={**TIMEOUTS, "password": password}, **TIMEOUTS)
+    sentinel = Sentinel(nodes, sentinel_kwargs={**limits, "password": password}, **limits)
     return sentinel.master_for(master, db=db, password=password)
 
 
-def client_for(url: str, sentinel_master: str | None = None) -> redis.Redis:
-    """The process's one client for ``url`` (built on first use; redis-py's pool survives a fork)."""
-    key = (url, sentinel_master if url.startswith("sentinel://") else None)
+def client_for(
+    url: str, sentinel_master: str | None = None, socket_timeout: float | None = None
+) -> redis.Redis:
+    """The process's one client for ``url`` (built on first use; redis-py's pool survives a fork).
+
+    ``socket_timeout`` is the read timeout (REDIS_SOCKET_TIMEOUT; :data:`TIMEOUTS` when None).
+    """
+    read_timeout = timeouts(socket_timeout)["socket_timeout"]
+    key = (url, sentinel_master if url.startswith("sentinel://") else None, read_timeout)
     client = _clients.get(key)
     if client is None:
         with _clients_lock:
@@ -94,11 +116,15 @@ def broker_master(celery_app: Celery, sentinel_master: str | None = None) -> str
 
 
 def broker_for(celery_app: Celery, sentinel_master: str | None = None) -> redis.Redis:
-    """The process's client for the app's Redis broker; refuses a broker that is not Redis."""
+    """The process's client for the app's Redis broker; refuses a broker that is not Redis.
+
+    It reads with the app's own transport ``socket_timeout`` (what ``celery_link.load_celery_app`` set).
+    """
     url = broker_url(celery_app)
     if not url.startswith(REDIS_SCHEMES):
         raise DashboardError(_l("queue contents need a redis://, rediss:// or unix:// broker URL"))
-    return client_for(url, broker_master(celery_app, sentinel_master))
+    socket_timeout = (celery_app.conf.broker_transport_options or {}).get("socket_timeout")
+    return client_for(url, broker_master(celery_app, sentinel_master), socket_timeout)
 
 
 # --- same server ---------------------------------------------------------------------------------

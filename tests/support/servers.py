@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import redis
@@ -87,6 +88,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
+            self.resume()  # a stopped process does not act on SIGTERM
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
@@ -94,6 +96,14 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its connections open and answers nothing (a hung Redis)."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: the paused server answers again, commands sent meanwhile included."""
+        os.kill(self.process.pid, signal.SIGCONT)
 
 
 class ManagedProcess:
@@ -214,14 +224,38 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+def procfile_gunicorn_options(process: str = "web") -> list[str]:
+    """The gunicorn options the Procfile's ``process`` line runs with, less ``--bind``, the access
+    log and the app (the fixture picks its own port), so a test serves the app as deployed."""
+    line = next(ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.startswith(f"{process}:"))
+    words = shlex.split(line.split(":", 1)[1])[1:-1]  # between "gunicorn" and the app
+    options: list[str] = []
+    while words:
+        word = words.pop(0)
+        if word in ("--bind", "-b", "--access-logfile"):
+            words.pop(0)  # its value
+        else:
+            options.append(word)
+    return options
+
+
 class GunicornServer(ManagedProcess):
     """``gunicorn wsgi:app`` as a subprocess with its own environment, like one dashboard host."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, workers: int = 2, script_name: str = ""):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        workers: int = 2,
+        script_name: str = "",
+        options: Sequence[str] = (),
+    ):
+        """``options`` are more gunicorn options (``--worker-class gthread``...); later ones win."""
         self.port = free_port()
         self.script_name = script_name
         args = [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}"]
-        args += ["--graceful-timeout", "5", "wsgi:app"]
+        args += ["--graceful-timeout", "5", *options, "wsgi:app"]
         super().__init__(args, {**env, **({"SCRIPT_NAME": script_name} if script_name else {})}, log_path)
 
     @property
