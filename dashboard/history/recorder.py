@@ -318,8 +318,15 @@ class Recorder:
         client = get_redis()
         try:
             while not should_stop():
-                if not self.lock.hold():
-                    self.beat(False)
+                try:
+                    holding = self.lock.hold()
+                    if not holding:
+                        self.beat(False)
+                except redis.exceptions.RedisError as exc:  # Redis not up yet, or away: wait for it
+                    log.warning("recorder: Redis unreachable (%s); retrying", exc)
+                    time.sleep(1.0)
+                    continue
+                if not holding:
                     time.sleep(HEARTBEAT_SECONDS)
                     continue
                 try:
@@ -332,8 +339,11 @@ class Recorder:
             try:
                 self.flush()
             finally:
-                self.lock.release()
-                heartbeat.stop(client, self.prefix, "recorder", self.owner)
+                try:
+                    self.lock.release()
+                    heartbeat.stop(client, self.prefix, "recorder", self.owner)
+                except redis.exceptions.RedisError:  # Redis gone at shutdown: the lock expires
+                    log.warning("recorder: could not release the lock at shutdown")
 
     def _consume(self, should_stop: Callable[[], bool]) -> None:
         celery_app = get_celery()

@@ -6,11 +6,12 @@ import json
 import uuid
 
 import pytest
+import redis
 
 from dashboard.core.runs import record_sent
 from dashboard.extensions import db
-from tests.history.conftest import wait_for_state
-from tests.support.servers import wait_until
+from tests.history.conftest import RecorderProcess, wait_for_state
+from tests.support.servers import RedisServer, free_port, wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -156,3 +157,33 @@ def test_hostile_result_from_a_real_task_is_escaped_and_fully_downloadable(
     assert "<script>alert" not in page and "&lt;script&gt;" in page
     download = client.get(f"/history/runs/{task_id}/download/result").get_data(as_text=True)
     assert hostile in download
+
+
+def test_a_recorder_started_before_redis_waits_for_it_and_then_records(database_url, key_prefix, tmp_path):
+    """Under ``make run`` every process starts at once: the recorder must outlive a Redis that is
+    not listening yet, instead of exiting (and taking honcho's other processes down with it)."""
+    server = RedisServer(tmp_path / "late-redis", port=free_port())
+    log_path = tmp_path / "recorder.log"
+    recorder = RecorderProcess(
+        database_url,
+        key_prefix,
+        log_path,
+        REDIS_URL=server.url,
+        CELERY_BROKER_URL=server.url,
+        CELERY_RESULT_BACKEND=server.url,
+    )
+    recorder.spawn()
+    try:
+        wait_until(
+            lambda: log_path.exists() and "Redis unreachable" in log_path.read_text(),
+            timeout=60,
+            what="the recorder noticing that Redis is not up",
+        )
+        recorder.check_running("recorder")
+        server.start()
+        client = redis.Redis.from_url(server.url)
+        wait_until(lambda: recorder._active(client), timeout=60, interval=0.1, what="the recorder active")
+        client.close()
+    finally:
+        recorder.stop()
+        server.stop()
