@@ -27,8 +27,28 @@ def create_process_app(overrides: dict | None = None) -> Flask:
     return app
 
 
+_UNSET = object()
+
+
+def _set_by_host(app: Flask, key: str) -> bool:
+    """Whether the app's own configuration already gives ``key`` a value of its choosing.
+
+    Flask fills its own keys (``SECRET_KEY``, ``SESSION_COOKIE_*``, ...) with defaults: a key
+    still at Flask's default was not chosen by anyone, so the dashboard's setting applies.
+    """
+    if key not in app.config:
+        return False
+    return app.config[key] != Flask.default_config.get(key, _UNSET)
+
+
 def configure(app: Flask, overrides: dict | None = None) -> None:
-    """Read settings (host keys and ``overrides`` win over the environment) and attach extensions."""
+    """Read settings and attach extensions.
+
+    Precedence, for every key: ``overrides`` (passed when the blueprint is registered) > a value
+    the host app chose itself > the environment > the dashboard's defaults. Flask's own keys
+    count as unset while they hold Flask's defaults, so ``SECRET_KEY`` and the session cookie
+    settings from the environment take effect in the standalone app.
+    """
     instance_path = Path(app.instance_path)
     settings = config_module.load(instance_path)
     settings.update(overrides or {})
@@ -36,10 +56,8 @@ def configure(app: Flask, overrides: dict | None = None) -> None:
         instance_path = Path(str(settings.pop("INSTANCE_PATH")))
         app.instance_path = str(instance_path)
     for key, value in settings.items():
-        if overrides and key in overrides:
+        if (overrides and key in overrides) or not _set_by_host(app, key):
             app.config[key] = value
-        else:
-            app.config.setdefault(key, value)
     config_module.finish(app.config, instance_path)
     config_module.validate(app.config)
     from .portal.service import AuthSettings
