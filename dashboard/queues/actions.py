@@ -9,7 +9,6 @@ from flask_babel import lazy_gettext as _l
 
 from ..core.broker import (
     BrokerLayout,
-    layout_for,  # noqa: F401 - part of this module's interface (bench/)
 )
 from ..core.errors import DashboardError, Unprocessable, reason
 from ..core.run_options import validate_staged

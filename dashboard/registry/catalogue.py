@@ -13,11 +13,8 @@ from celery import Celery
 from celery.app.task import Task
 from flask_babel import lazy_gettext as _l
 
-from ..core.bounds import InvalidRunOption, blank  # noqa: F401 - InvalidRunOption: used by the views
 from ..core.broker import default_route
 from ..core.inspect import ALIVE_WITHIN, inspect_many
-from ..core.run_options import RUN_OPTIONS, PayloadTooLarge, queue_checker, validate_run  # noqa: F401 - views
-from ..core.submission import SUBMISSIONS, Submission, check_submission  # noqa: F401 - used by the views
 from ..core.tasks import UnknownTask, task_signature
 
 log = logging.getLogger(__name__)
