@@ -6,6 +6,7 @@ The history area fills it from task events; whoever sends a task notes it here f
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, func, select
@@ -49,6 +50,29 @@ class TaskRun(db.Model):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False
     )
+
+    @property
+    def progress_meta(self) -> object:
+        """What the task reported with its PROGRESS state (``update_state(meta=...)``), as stored."""
+        return self.progress.get("meta") if isinstance(self.progress, dict) else self.progress
+
+    @property
+    def progress_percent(self) -> int | None:
+        """0-100 for a run reporting ``current``/``total`` progress; None when it reports none.
+
+        The values come from the task's own ``update_state(meta=...)``: anything that is not two
+        finite numbers with a positive total gives None rather than an error on the page.
+        """
+        meta = self.progress_meta
+        if not isinstance(meta, dict):
+            return None
+        try:
+            current, total = float(meta["current"]), float(meta["total"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return None
+        if not (math.isfinite(current) and math.isfinite(total)) or total <= 0:
+            return None
+        return int(max(0.0, min(100.0, 100.0 * current / total)))
 
     __table_args__ = (
         Index("ix_task_runs_state_seq", "state", "seq"),

@@ -213,7 +213,7 @@ def run_json(run: TaskRun, *, full: bool = True) -> dict:
         "id": run.task_id,
         "name": run.name,
         "state": run.state,
-        "progress": (run.progress or {}).get("meta") if run.state == "PROGRESS" else None,
+        "progress": run.progress_meta if run.state == "PROGRESS" else None,
         "worker": run.worker,
         "queue": run.queue,
         "retries": run.retries,
@@ -233,18 +233,6 @@ def run_json(run: TaskRun, *, full: bool = True) -> dict:
     if full:
         data.update(result=run.result, exception=run.exception, traceback=run.traceback)
     return data
-
-
-def progress_percent(run: TaskRun) -> int | None:
-    """0-100 for a PROGRESS run reporting ``current``/``total``; None otherwise."""
-    meta = (run.progress or {}).get("meta") or {}
-    try:
-        current, total = float(meta["current"]), float(meta["total"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if total <= 0:
-        return None
-    return int(max(0.0, min(100.0, 100.0 * current / total)))
 
 
 def window_start(window: str) -> datetime:

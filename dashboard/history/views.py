@@ -90,7 +90,6 @@ def _run_context() -> dict:
     return {
         "display_limit": service.DISPLAY_LIMIT,
         "final_states": FINAL,
-        "progress_percent": service.progress_percent,
     }
 
 

@@ -217,3 +217,40 @@ def test_retention_deletes_only_old_runs_in_batches(app):
         db.session.commit()
         assert store.delete_older_than(db.session, utcnow() - timedelta(days=30), batch=2) == 5
         assert {r.task_id for r in db.session.query(TaskRun)} == set(ids[5:])
+
+
+PROGRESS_REPORTS = [
+    {"meta": {"current": 3, "total": 10}},  # the one that draws a bar: 30 %
+    {"meta": {"current": "x", "total": 0}},
+    {"meta": {"current": "NaN", "total": "Infinity"}},
+    {"meta": [1, 2]},
+    [1, 2],
+    None,
+]
+
+
+def test_pages_listing_progress_runs_render_whatever_the_task_reported(app, client):
+    """Every list that can show a PROGRESS run: the page, its fragment, a filter, a bulk action's answer."""
+    ids = add_runs(app, *({"state": "STARTED"} for _ in PROGRESS_REPORTS), {})
+    with app.app_context():
+        for task_id, report in zip(ids, PROGRESS_REPORTS, strict=False):
+            run = db.session.query(TaskRun).filter_by(task_id=task_id).one()
+            run.state, run.progress = "PROGRESS", report
+        db.session.commit()
+    answers = {
+        "page": client.get("/history/"),
+        "fragment": client.get("/history/", headers={"HX-Request": "true"}),
+        "filter": client.get("/history/?state=PROGRESS"),
+        "bulk": client.post(
+            "/history/bulk/delete", data={"task_id": [ids[-1]]}, headers={"HX-Request": "true"}
+        ),
+        "row": client.get(f"/history/runs/{ids[0]}/row", headers={"HX-Request": "true"}),
+        "detail": client.get(f"/history/runs/{ids[0]}"),
+    }
+    for name, response in answers.items():
+        assert response.status_code == 200, name
+        assert 'value="30"' in response.get_data(as_text=True), name
+    for task_id in ids[1 : len(PROGRESS_REPORTS)]:
+        assert client.get(f"/history/runs/{task_id}").status_code == 200
+        assert client.get(f"/api/v1/runs/{task_id}").status_code == 200
+    assert client.get(f"/api/v1/runs/{ids[0]}").get_json()["progress"] == {"current": 3, "total": 10}
