@@ -19,7 +19,7 @@ from werkzeug.exceptions import Forbidden, NotFound, RequestEntityTooLarge
 
 from . import errors, health, i18n, metrics, openapi, polling, security
 from .cli import add_commands
-from .display import duration, json_text, printable, reltime
+from .display import duration, json_text, printable_after, reltime
 from .errors import is_api_request
 from .extensions import csrf
 from .history import views as history_views
@@ -116,7 +116,7 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
     app.jinja_env.filters["reltime"] = reltime  # <time datetime title=exact>3 minutes ago</time>
     app.jinja_env.filters["duration"] = duration  # 3 hr 20 min, in the page's language
     app.jinja_env.filters["json_text"] = json_text  # JSON for reading: plain text, always escaped
-    app.jinja_env.finalize = printable  # a lone surrogate in a value must not fail the page
+    app.jinja_env.finalize = printable_after(app.jinja_env.finalize)  # a lone surrogate must not fail a page
 
     for name in names:
         if name.endswith("_api"):
