@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import heapq
 import logging
+import signal
+import threading
 import time
 from datetime import datetime
 
@@ -43,6 +45,8 @@ class DatabaseScheduler(Scheduler):
         self._version = -1
         self._holding = False
         self._last_heartbeat = 0.0
+        self._in_tick = False
+        self._stop_requested = False
         super().__init__(*args, **kwargs)
 
     # ----------------------------------------------------------------- Scheduler interface
@@ -64,6 +68,11 @@ class DatabaseScheduler(Scheduler):
         self.heartbeat_ttl = float(ttl)
         self.merge_inplace(self.app.conf.beat_schedule)
         logger.info("beat: database scheduler %s, lock TTL %.1f s", self.instance, ttl)
+        if threading.current_thread() is threading.main_thread():
+            # Celery's own handlers close the scheduler (and its app context) wherever the signal
+            # lands, abandoning the rest of a claimed batch: finish the batch, then stop.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, self._request_stop)
 
     @property
     def schedule(self) -> dict:
@@ -74,6 +83,7 @@ class DatabaseScheduler(Scheduler):
         """One pass: hold the lock, notice edits, fire what is due; return seconds to sleep."""
         from ..extensions import db
 
+        self._in_tick = True
         try:
             return self._tick(db.session)
         except Exception:
@@ -83,6 +93,17 @@ class DatabaseScheduler(Scheduler):
             return float(self.max_interval)
         finally:
             db.session.remove()  # end the read transaction: never pin an old snapshot
+            self._in_tick = False
+            if self._stop_requested:
+                logger.info("beat: stopping after the batch in hand")
+                raise SystemExit()  # celery's service loop ends cleanly and closes the scheduler
+
+    def _request_stop(self, _signum, _frame) -> None:
+        """SIGTERM or SIGINT: a tick in progress finishes its batch first; between ticks, stop now."""
+        if self._in_tick:
+            self._stop_requested = True
+            return
+        raise SystemExit()
 
     def sync(self) -> None:
         """Run state is written as each run is claimed; nothing is left to flush."""
@@ -200,6 +221,8 @@ class DatabaseScheduler(Scheduler):
                 return
             claims = claim_due_runs(session, batch, utcnow(), self.grace)
             self._publish(session, batch, claims)
+            if self._stop_requested:
+                return  # the rest stays unclaimed in SQL: the next beat fires it
 
     def _publish(self, session, batch, claims) -> None:
         from .firing import publish, record_published, schedule_message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+from collections import Counter
 from datetime import timedelta
 
 from celery.result import AsyncResult
@@ -204,3 +206,21 @@ def test_runs_missed_beyond_the_grace_period_are_counted_not_fired(app):
         # A second claim on the same due time (another beat) loses.
         assert firing.claim_due_runs(db.session, [run], later, grace=5)[0].outcome == "lost"
         assert db.session.query(TaskRun).count() == 0
+
+
+def test_sigterm_during_a_batch_sends_every_claimed_run_once_and_exits_0(
+    app, start_beat, redis_client, queue_name
+):
+    """300 schedules due every second keep beat publishing most of the time, so the signal
+    usually lands inside a batch: beat finishes it, stops, and exits 0 (Celery's own handler
+    closed the scheduler mid-batch, abandoning claimed runs, and exited 1)."""
+    ids = [make(app, name=f"burst-{index}", interval_every=1, queue=queue_name) for index in range(300)]
+    beat = start_beat()
+    wait_until(lambda: len(sent_messages(redis_client, queue_name)) >= 1, 60, what="the first runs")
+    beat.process.send_signal(signal.SIGTERM)
+    assert beat.process.wait(timeout=60) == 0, beat.log()
+    messages = sent_messages(redis_client, queue_name)
+    fired = Counter(m["taskdeck_schedule_id"] for m in messages)
+    assert len({(m["taskdeck_schedule_id"], m["taskdeck_due_at"]) for m in messages}) == len(messages)
+    # Every run beat claimed (counted in SQL) reached the broker, and nothing else did.
+    assert {str(i): row(app, i).total_run_count for i in ids} == {str(i): fired[str(i)] for i in ids}
