@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,6 +89,10 @@ class ScheduleSpec:
         )
 
 
+MULTILINE_FIELDS = ("description",)
+MULTILINE = "\t\n\r"
+
+
 def _text(data: dict, name: str, *, required: bool = False, limit: int = 255) -> str | None:
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -100,6 +105,13 @@ def _text(data: dict, name: str, *, required: bool = False, limit: int = 255) ->
     if len(value) > limit:
         raise Unprocessable(
             _l("%(field)s is longer than %(limit)s characters", field=_word(name), limit=limit), field=name
+        )
+    # Control characters have no place in a name or a zone, and PostgreSQL cannot store a NUL in
+    # any text: refused here rather than failing the write (a description may hold line breaks).
+    allowed = MULTILINE if name in MULTILINE_FIELDS else ""
+    if any(unicodedata.category(char) == "Cc" and char not in allowed for char in value):
+        raise Unprocessable(
+            _l("%(field)s must not contain control characters", field=_word(name)), field=name
         )
     return value
 

@@ -56,6 +56,15 @@ CHANGES = [
     ),
     ("surrogate in schedule name", "post", "/api/v1/schedules", schedule(name='"x\\ud800"'), "name"),
     ("surrogate in staging note", "post", "/api/v1/staging", staged(note='"\\udc00"'), "note"),
+    # A NUL: valid JSON and valid text, but no name holds one and PostgreSQL stores none.
+    ("NUL in schedule name", "post", "/api/v1/schedules", schedule(name='"x\\u0000y"'), "name"),
+    (
+        "NUL in schedule description",
+        "post",
+        "/api/v1/schedules",
+        schedule(description='"line\\u0000"'),
+        "description",
+    ),
     ("surrogate in an import", "post", "/api/v1/schedules/import", SURROGATE_IMPORT, "name"),
     # Nesting far beyond the decoder's bound (and Python's recursion limit).
     ("deep run args", "post", "/api/v1/tasks/tasks.add/run", members({"args": DEEP}), "args"),
