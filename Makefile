@@ -57,7 +57,7 @@ test: setup browser
 
 # The database-facing tests once more, against a throwaway PostgreSQL cluster (Debian's
 # postgresql, installed when missing).
-POSTGRES_TESTS ?= tests/foundation/test_migrations.py tests/portal tests/history tests/schedules
+POSTGRES_TESTS ?= tests/foundation/test_migrations.py tests/portal tests/history tests/schedules tests/core/test_hostile_inputs.py
 test-postgres: setup
 	eval "$$(scripts/test-postgres start)"; trap 'scripts/test-postgres stop' EXIT; \
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS) $(POSTGRES_TESTS)
