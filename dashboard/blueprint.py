@@ -78,6 +78,22 @@ class Dashboard(Blueprint):
         app.register_blueprint(metrics.bp, url_prefix=prefix or None)
         names.append(metrics.bp.name)
         attach_hooks(app, names)
+        # Health answers carry the headers too, without the other hooks (no identity, no audit).
+        app.after_request_funcs.setdefault(health.bp.name, []).append(security.add_headers)
+        app.after_request(_headers_outside_any_route(prefix, frozenset(names) | {health.bp.name}))
+
+
+def _headers_outside_any_route(prefix: str, names: frozenset[str]):
+    """An app-wide hook for the answers no route of ours produced but our address did: the slash
+    redirect (308), 405 and 404 under the prefix. The blueprints' own hooks miss them because
+    URL matching fails before any blueprint is chosen; a host's other addresses are left alone."""
+
+    def add_headers(response):
+        if request.blueprint not in names and request.path.startswith(prefix + "/"):
+            return security.add_headers(response)
+        return response
+
+    return add_headers
 
 
 def _blueprints_of(module) -> list[Blueprint]:
