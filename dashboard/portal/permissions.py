@@ -34,7 +34,7 @@ def _basic_identity(settings: AuthSettings) -> Identity | None:
         return None
     user = settings.users.get(auth.username or "")
     if user is None:
-        return None
+        return check_basic(settings.users, auth.username or "", auth.password or "")  # a refusal, timed
     header = request.headers.get("Authorization", "")
     fingerprint = credentials_fingerprint(current_app.config["SECRET_KEY"], user, header)
     if session.get("basic_verified") == fingerprint:

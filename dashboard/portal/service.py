@@ -45,7 +45,7 @@ class BasicUser:
 def parse_basic_users(text: str) -> dict[str, BasicUser]:
     """``AUTH_BASIC_USERS``: entries ``name:role:hash`` separated by commas or new lines.
 
-    The hash is werkzeug's ``generate_password_hash`` output (``flask portal hash-password``).
+    The hash is werkzeug's ``generate_password_hash`` output (``flask taskdeck hash-password``).
     """
     users: dict[str, BasicUser] = {}
     for entry in text.replace("\n", ",").split(","):
@@ -60,9 +60,18 @@ def parse_basic_users(text: str) -> dict[str, BasicUser]:
 
 
 def check_basic(users: dict[str, BasicUser], name: str, password: str) -> Identity | None:
-    """The identity for valid credentials, else None."""
+    """The identity for valid credentials, else None.
+
+    An unknown name costs the same password check as a known one (against a configured user's
+    hash, result ignored), so the time of a refusal does not tell which names exist.
+    """
     user = users.get(name)
-    if user is None or not check_password_hash(user.password_hash, password):
+    if user is None:
+        decoy = next(iter(users.values()), None)
+        if decoy is not None:
+            check_password_hash(decoy.password_hash, password)
+        return None
+    if not check_password_hash(user.password_hash, password):
         return None
     return Identity(user=user.name, role=user.role)
 
