@@ -3,7 +3,6 @@ and API list answers within 2 s (the banner or 503), /healthz within 100 ms mean
 answers 200 again soon after Redis resumes."""
 
 import json
-import os
 import threading
 import time
 import urllib.error
@@ -13,7 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.servers import GunicornServer, RedisServer, procfile_gunicorn_options, wait_until
+from tests.support.servers import (
+    GunicornServer,
+    RedisServer,
+    host_environment,
+    procfile_gunicorn_options,
+    wait_until,
+)
 
 RUN_ID = str(uuid.uuid4())
 # Redis-backed: while Redis hangs they answer 503, a banner (pages) or a JSON error (API).
@@ -59,15 +64,7 @@ def fetch(base: str, path: str, *, fragment: bool = False) -> tuple[int, str, fl
 def host(tmp_path, database_url, key_prefix):
     """One dashboard host on a Redis of its own, served with the Procfile's gunicorn options."""
     own_redis = RedisServer(tmp_path / "redis").start()
-    env = {
-        **os.environ,
-        "REDIS_URL": own_redis.url,
-        "CELERY_BROKER_URL": own_redis.url,
-        "CELERY_RESULT_BACKEND": own_redis.url,
-        "DATABASE_URL": database_url,
-        "TASKDECK_KEY_PREFIX": key_prefix,
-        "SECRET_KEY": "frozen-redis",
-    }
+    env = host_environment(own_redis.url, database_url, key_prefix, "frozen-redis")
     server = GunicornServer(env, tmp_path / "gunicorn.log", options=procfile_gunicorn_options()).start()
     yield server, own_redis
     server.stop()

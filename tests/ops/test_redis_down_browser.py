@@ -1,13 +1,16 @@
 """In Debian chromium: when Redis hangs, the "unreachable" banner replaces the stale queue figures,
 polls under the mount prefix, and gives way to the figures again when Redis is back, without a reload."""
 
-import os
-
 import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import open_tab
-from tests.support.servers import GunicornServer, RedisServer, procfile_gunicorn_options
+from tests.support.servers import (
+    GunicornServer,
+    RedisServer,
+    host_environment,
+    procfile_gunicorn_options,
+)
 
 pytestmark = pytest.mark.browser
 PREFIX = "/ops"
@@ -17,15 +20,7 @@ PREFIX = "/ops"
 def host(tmp_path, database_url, key_prefix):
     """The dashboard under /ops (SCRIPT_NAME), as the Procfile serves it, on a Redis of its own."""
     own_redis = RedisServer(tmp_path / "redis").start()
-    env = {
-        **os.environ,
-        "REDIS_URL": own_redis.url,
-        "CELERY_BROKER_URL": own_redis.url,
-        "CELERY_RESULT_BACKEND": own_redis.url,
-        "DATABASE_URL": database_url,
-        "TASKDECK_KEY_PREFIX": key_prefix,
-        "SECRET_KEY": "redis-down-browser",
-    }
+    env = host_environment(own_redis.url, database_url, key_prefix, "redis-down-browser")
     options = procfile_gunicorn_options()
     server = GunicornServer(env, tmp_path / "gunicorn.log", script_name=PREFIX, options=options).start()
     yield server, own_redis

@@ -274,3 +274,16 @@ class GunicornServer(ManagedProcess):
 
         wait_until(ready, timeout=60, interval=0.2, what=f"gunicorn on {self.port}")
         return self
+
+
+def host_environment(redis_url: str, database_url: str, key_prefix: str, secret: str) -> dict[str, str]:
+    """The environment of a dashboard process of a test's own: its Redis as broker and backend too."""
+    return {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "CELERY_RESULT_BACKEND": redis_url,
+        "DATABASE_URL": database_url,
+        "TASKDECK_KEY_PREFIX": key_prefix,
+        "SECRET_KEY": secret,
+    }
