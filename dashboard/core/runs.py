@@ -1,19 +1,25 @@
 """The run record: one row per Celery task id, shared by every area that sends or shows runs.
 
-The history area fills it from task events; whoever sends a task notes it here first
-(``record_sent``), with where it came from.
+The history area fills it from task events; whoever sends a task notes where it came from, either
+here at once (``record_sent``) or as an origin entry in Redis (``core.origins``) that the recorder
+folds in batches (``record_origins``): both are the same upsert, which never touches the state.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..extensions import db
 from ..timeutil import utcnow
+
+if TYPE_CHECKING:
+    from .origins import OriginEntry
 
 STATES = ("PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
 ORIGINS = ("operator", "schedule", "staging", "other")
@@ -96,6 +102,49 @@ def dialect_insert(session: Session):
     return insert
 
 
+def _sent_upsert(session: Session):
+    """One upsert for runs the dashboard sent: the sender's columns, never the run's state.
+
+    A new row starts PENDING; on an existing one (the recorder may have inserted it from events
+    first, or an earlier write of the same send) only name, args/kwargs, queue and the origin
+    columns are set (a value the sender lacks keeps the stored one), and ``sent_at`` is kept.
+    """
+    statement = dialect_insert(session)(TaskRun.__table__)  # Core: one statement for many rows
+    excluded = statement.excluded
+    stored = TaskRun.__table__.c
+    return statement.on_conflict_do_update(
+        index_elements=["task_id"],
+        set_={
+            **{name: coalesce(excluded[name], stored[name]) for name in ("name", "args", "kwargs", "queue")},
+            "origin": excluded.origin,
+            "origin_ref": excluded.origin_ref,
+            "retry_of": excluded.retry_of,
+            "sent_at": coalesce(stored.sent_at, excluded.sent_at),
+            "updated_at": excluded.updated_at,
+        },
+    )
+
+
+def _sent_row(task_id, name, args, kwargs, queue, origin, origin_ref, retry_of, sent_at, now) -> dict:
+    if origin not in ORIGINS:
+        raise ValueError(f"unknown origin {origin!r}")
+    return {
+        "task_id": task_id,
+        "name": name,
+        "args": args,
+        "kwargs": kwargs,
+        "queue": queue,
+        "origin": origin,
+        "origin_ref": origin_ref,
+        "retry_of": retry_of,
+        "state": "PENDING",
+        "retries": 0,
+        "sent_at": sent_at,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def record_sent(
     session: Session,
     *,
@@ -113,46 +162,33 @@ def record_sent(
     One upsert keyed by task id: the recorder may insert the same id at the same moment, and
     neither write loses the other's columns (this one never touches the run's state).
     """
-    if origin not in ORIGINS:
-        raise ValueError(f"unknown origin {origin!r}")
-    insert = dialect_insert(session)
     now = utcnow()
-    values = {
-        "task_id": task_id,
-        "name": name,
-        "args": args,
-        "kwargs": kwargs,
-        "queue": queue,
-        "origin": origin,
-        "origin_ref": origin_ref,
-        "retry_of": retry_of,
-        "state": "PENDING",
-        "retries": 0,
-        "sent_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
-    statement = insert(TaskRun).values(**values)
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=["task_id"],
-        set_={
-            "name": excluded.name,
-            "args": excluded.args,
-            "kwargs": excluded.kwargs,
-            "queue": excluded.queue,
-            "origin": excluded.origin,
-            "origin_ref": excluded.origin_ref,
-            "retry_of": excluded.retry_of,
-            "sent_at": coalesce(TaskRun.sent_at, excluded.sent_at),
-            "updated_at": excluded.updated_at,
-        },
-    )
-    session.execute(statement)
+    row = _sent_row(task_id, name, args, kwargs, queue, origin, origin_ref, retry_of, now, now)
+    session.connection().execute(_sent_upsert(session), [row])
     session.commit()
     return session.execute(
         select(TaskRun).where(TaskRun.task_id == task_id).execution_options(populate_existing=True)
     ).scalar_one()
+
+
+def record_origins(session: Session, entries: Iterable[OriginEntry]) -> int:
+    """Note many sent runs from their origin entries (``core.origins``): one statement, one commit.
+
+    The same upsert as ``record_sent``, so folding an entry twice (a crash before it was removed
+    from Redis) writes the same row again; returns how many runs were written.
+    """
+    now = utcnow()
+    rows: dict[str, dict] = {}
+    for e in entries:  # an id sent twice (staged again under its id): the later send wins
+        rows.pop(e.task_id, None)
+        rows[e.task_id] = _sent_row(
+            e.task_id, e.name, e.args, e.kwargs, e.queue, e.origin, e.origin_ref, e.retry_of, e.sent_time, now
+        )
+    if not rows:
+        return 0
+    session.connection().execute(_sent_upsert(session), list(rows.values()))
+    session.commit()
+    return len(rows)
 
 
 def coalesce(*columns):

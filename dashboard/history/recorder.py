@@ -12,6 +12,10 @@ lock); others stand by and take over within the lock's TTL.
 - Reconciliation: at start and periodically, runs left unfinished are completed from the result
   backend; with a Redis backend, results of runs never heard of (sent and finished while the
   recorder was down) are added too.
+- Origins: senders that push from a Lua script (staging releases, beat) leave an origin entry in
+  Redis in the same step (``core.origins``); the recorder folds them in batches at least every
+  ``HISTORY_FLUSH_SECONDS`` (``store.fold_origins``: idempotent, removed once committed). An
+  entry that cannot be read or stored, or that a full list dropped, is counted as skipped.
 - Retention: runs older than ``HISTORY_RETENTION_DAYS`` are deleted in batches, hourly.
 - Unstorable records: a batch that fails is tried once more, then update by update; an update
   that still fails is set aside, logged and counted in Redis (``keys.skipped_records``), so one
@@ -29,15 +33,16 @@ from collections.abc import Callable, Iterable
 
 import redis
 from flask import Flask
-from sqlalchemy import exc as sa_exc
 
 from .. import heartbeat
+from ..core import origins
 from ..core.text import safe_field, safe_text
 from ..extensions import db
 from ..redis_client import get_celery, get_redis
 from ..timeutil import utcnow
 from . import keys, store
 from .merge import FINAL, RunUpdate
+from .store import database_away
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +53,13 @@ SKIPPED_RECENT = 20  # skipped updates listed in Redis
 SET_ASIDE_LIMIT = 10_000  # run ids this process no longer re-reads from the backend
 
 
-def database_away(error: BaseException) -> bool:
-    """True when ``error`` says the database cannot be reached, not that a record is bad."""
-    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
-
-
-def note_skipped(client: redis.Redis, prefix: str, task_id: str, reason: str) -> None:
-    """Count one skipped update in Redis and list it among the last ones (one MULTI/EXEC)."""
+def note_skipped(client: redis.Redis, prefix: str, task_id: str, reason: str, count: int = 1) -> None:
+    """Count skipped updates in Redis and list the last one among the last ones (one MULTI/EXEC)."""
     at = utcnow().isoformat()
     task_id = safe_field(task_id, 200) or ""
     reason = safe_text(reason, SKIP_REASON_LIMIT)
     pipe = client.pipeline(transaction=True)
-    pipe.hincrby(keys.skipped_records(prefix), "count", 1)
+    pipe.hincrby(keys.skipped_records(prefix), "count", count)
     pipe.hset(
         keys.skipped_records(prefix), mapping={"last_task_id": task_id, "last_reason": reason, "last_at": at}
     )
@@ -126,6 +124,8 @@ class Recorder:
         self.events = 0
         self.written = 0
         self.skipped = 0
+        self.origins = 0  # origin entries folded
+        self.origin_batch = store.ORIGIN_BATCH
         self.set_aside: dict[str, None] = {}  # ids skipped here: reconciliation leaves them be
         self.owner = heartbeat.instance_id()
         self.lock = keys.recorder_leader(
@@ -200,17 +200,21 @@ class Recorder:
                 self._skip(update.task_id, error)
         return written
 
-    def _skip(self, task_id: str, error: BaseException) -> None:
+    def _skip(self, task_id: str, error: BaseException, entry: bytes | str | None = None) -> None:
+        """Set an update (or an origin ``entry``) aside: logged, counted, never retried here."""
         cause = getattr(error, "orig", None) or error  # the driver's words, without SQL and parameters
         reason = safe_text(f"{type(cause).__name__}: {cause}", SKIP_REASON_LIMIT)
         self.skipped += 1
-        self.set_aside[task_id] = None
-        while len(self.set_aside) > SET_ASIDE_LIMIT:
-            del self.set_aside[next(iter(self.set_aside))]
+        if entry is None:  # a bad origin entry says nothing of the run's backend record
+            self.set_aside[task_id] = None
+            while len(self.set_aside) > SET_ASIDE_LIMIT:
+                del self.set_aside[next(iter(self.set_aside))]
         log.error(
             "recorder: skipped an update of run %s it cannot store: %s", safe_field(task_id, 200), reason
         )
         try:
+            if entry is not None:
+                origins.set_aside(get_redis(), self.prefix, entry, reason, utcnow().isoformat())
             note_skipped(get_redis(), self.prefix, task_id, reason)
         except redis.RedisError as redis_error:  # the count is lost, the log line above stays
             log.warning("recorder: could not count the skipped update: %s", redis_error)
@@ -231,6 +235,33 @@ class Recorder:
     def flush_due(self) -> None:
         if self.pending and time.monotonic() - self.first_pending_at >= self.flush_seconds:
             self.flush()
+
+    # -- folding the origin entries (core.origins)
+
+    def fold_due(self) -> None:
+        """Fold origin entries: again at once while a backlog remains, else every flush_seconds."""
+        now = time.monotonic()
+        if now < self._due.get("origins", 0.0):
+            return
+        try:
+            folded = store.fold_origins(db.session, get_redis(), self.prefix, self.origin_batch, self._skip)
+        except Exception:  # the database or Redis away: the entries wait in Redis
+            db.session.rollback()
+            log.exception("recorder: folding origin entries failed")
+            self._due["origins"] = now + max(1.0, self.flush_seconds)
+            return
+        self.origins += folded
+        backlog = folded >= self.origin_batch * store.ORIGIN_BATCHES_PER_CALL
+        self._due["origins"] = now if backlog else now + self.flush_seconds
+
+    def count_dropped_origins(self) -> None:
+        """Entries a full origins list turned away have no row: count them as skipped records."""
+        dropped = origins.take_dropped(get_redis(), self.prefix)
+        if dropped:
+            reason = f"{dropped} origin entries dropped: the list held {origins.MAX_ENTRIES}"
+            log.error("recorder: %s", reason)
+            self.skipped += dropped
+            note_skipped(get_redis(), self.prefix, "origins", reason, count=dropped)
 
     # -- reading the result backend
 
@@ -294,12 +325,14 @@ class Recorder:
                 "written": self.written,
                 "pending": len(self.pending),
                 "skipped": self.skipped,
+                "origins": self.origins,
             },
         )
 
     def tick(self) -> bool:
         """Periodic work between event reads; False when this recorder lost its lock."""
         self.flush_due()
+        self.fold_due()
         owned = [True]
 
         def renew() -> None:
@@ -311,6 +344,7 @@ class Recorder:
         self._every("reconcile", self.reconcile_seconds, self.reconcile)
         self._every("full-scan", self.full_scan_seconds, lambda: self.reconcile(full=True))
         self._every("retention", 3600.0, self.prune)
+        self._every("origins-dropped", 10.0, self.count_dropped_origins)
         return owned[0]
 
     def run(self, should_stop: Callable[[], bool]) -> None:

@@ -1,20 +1,36 @@
-"""The history's writing side: how the recorder merges updates into rows, and retention."""
+"""The history's writing side: how the recorder merges updates into rows, folds the origin
+entries senders leave in Redis, and retention."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
 from datetime import datetime
 
+import redis
 from sqlalchemy import String, any_, bindparam, delete, select
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from ..core.runs import TaskRun, coalesce, dialect_insert
+from ..core import origins
+from ..core.runs import TaskRun, coalesce, dialect_insert, record_origins
 from ..timeutil import utcnow
 from .merge import UNFINISHED, RunState, RunUpdate, merge
 
 _MERGED = tuple(f.name for f in fields(RunState))
 _CHUNK = 400  # ids per IN (...) query, well under SQLite's parameter limit
+ORIGIN_BATCH = 500  # origin entries folded per transaction
+ORIGIN_BATCHES_PER_CALL = 8  # at most this many per fold_origins call, so events keep flowing
+
+# Called with (task id or "?", error, the entry as read) for an entry that is set aside.
+SetAside = Callable[[str, BaseException, bytes], None]
+
+
+def database_away(error: BaseException) -> bool:
+    """True when ``error`` says the database cannot be reached, not that a record is bad."""
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
 
 
 def _rows_by_ids(session: Session, columns: list, task_ids: Iterable[str]) -> Iterator:
@@ -91,6 +107,65 @@ def apply_updates(session: Session, updates: Iterable[RunUpdate]) -> int:
     session.connection().execute(statement.on_conflict_do_update(index_elements=["task_id"], set_=set_), rows)
     session.commit()
     return len(rows)
+
+
+def fold_origins(
+    session: Session, client: redis.Redis, prefix: str, batch_size: int, set_aside: SetAside
+) -> int:
+    """Fold the oldest origin entries (``core.origins``) into the history, one transaction per
+    batch, removing a batch from Redis only once it is committed; returns the entries folded.
+
+    Idempotent: a batch folded again (a crash before the removal) writes the same rows, and never
+    a run's state. An entry that cannot be read or stored goes to ``set_aside``, once, after its
+    batch was removed. Raises when the database is away: the entries wait for the next call.
+    """
+    folded = 0
+    for _ in range(ORIGIN_BATCHES_PER_CALL):
+        batch = origins.peek(client, prefix, batch_size)
+        if not batch:
+            break
+        entries, refused = [], []
+        for raw in batch:
+            try:
+                entries.append((raw, origins.OriginEntry.from_json(raw)))
+            except ValueError as error:
+                refused.append((origins.OriginEntry.named_id(raw), error, raw))
+        failed = write_origins(session, entries)
+        if not origins.trim(client, prefix, batch):
+            break  # another recorder folded and removed it meanwhile (it holds the lock now)
+        for task_id, error, raw in refused + failed:
+            set_aside(task_id, error, raw)
+        folded += len(entries) - len(failed)
+        if len(batch) < batch_size:
+            break
+    return folded
+
+
+def write_origins(
+    session: Session, entries: list[tuple[bytes, origins.OriginEntry]]
+) -> list[tuple[str, BaseException, bytes]]:
+    """Write the runs of ``entries`` (as read, as parsed) in one transaction, tried twice, then
+    one by one; returns (task id, error, entry as read) of those that still fail."""
+    if not entries:
+        return []
+    for _attempt in (1, 2):
+        try:
+            record_origins(session, [entry for _raw, entry in entries])
+            return []
+        except Exception as error:
+            session.rollback()
+            if database_away(error):
+                raise
+    failed = []
+    for raw, entry in entries:
+        try:
+            record_origins(session, [entry])
+        except Exception as error:
+            session.rollback()
+            if database_away(error):
+                raise
+            failed.append((entry.task_id, error, raw))
+    return failed
 
 
 def unfinished_ids(session: Session, *, states: Iterable[str] = UNFINISHED, limit: int = 500) -> list[str]:

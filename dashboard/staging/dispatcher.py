@@ -4,6 +4,12 @@ Any number may run at once. Each release is one atomic script that also checks t
 the head, so two dispatchers racing for the same head release it once between them; the loser
 simply tries the new head. Nothing is held in process memory between releases, so killing a
 dispatcher at any instant loses and repeats nothing.
+
+The script also appends the run's origin entry for the history (``core.origins``), which the
+recorder folds into SQL in batches: a release writes no SQL here. Several heads go in one script
+when the policy lets more than one through (no rate limit, a low-water mark above one): the batch
+grows while whole batches are released and falls back to one item after a refusal, so a busy
+queue does not make every step prepare messages it cannot release.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ import time
 from flask import Flask
 
 from .. import heartbeat
-from ..extensions import db
 from ..redis_client import broker_on_dashboard_redis, get_celery, get_redis
 from . import service
 
@@ -23,6 +28,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 5.0
 IDLE_SLEEP = 0.2
+MAX_BATCH = 32  # heads one step releases at most (one script)
 
 
 class Dispatcher:
@@ -33,6 +39,7 @@ class Dispatcher:
         self.idle_sleep = idle_sleep
         self.stopping = False
         self.released = 0
+        self.batch = 1  # heads the next step tries: doubles while whole batches go, else back to 1
 
     def stop(self, *_args) -> None:
         self.stopping = True
@@ -73,13 +80,15 @@ class Dispatcher:
         policy = service.get_policy(client, prefix)
         if not policy.running:
             return False
-        outcome = service.release_next(client, get_celery(), prefix, policy=policy, same_server=same_server)
-        for item_id in outcome.held:
+        limit = min(self.batch, batch_limit(policy))
+        result = service.release_heads(
+            client, get_celery(), prefix, limit=limit, policy=policy, same_server=same_server
+        )
+        for item_id in result.held:
             log.warning("held staged item %s: its message cannot be built", item_id)
-        if outcome.released:
-            self.released += 1
-            service.record_release(db.session, outcome)
-        return outcome.released or bool(outcome.held)  # holding a poison head is progress too
+        self.released += len(result.released)
+        self.batch = min(2 * limit, MAX_BATCH) if len(result.released) == limit else 1
+        return bool(result.released or result.held)  # holding a poison head is progress too
 
     def _beat(self, client, prefix: str) -> None:
         try:
@@ -92,3 +101,11 @@ class Dispatcher:
             )
         except Exception:
             log.exception("heartbeat failed")
+
+
+def batch_limit(policy: service.Policy) -> int:
+    """The most heads one step may release under ``policy``: one per rate slot, and no more than
+    the low-water mark lets into an empty queue (the script checks each item all the same)."""
+    if policy.rate_interval_ms:
+        return 1
+    return max(1, min(MAX_BATCH, policy.low_water))

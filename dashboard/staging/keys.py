@@ -7,8 +7,17 @@ declared once in the registry of :mod:`dashboard.core.scripts` and called by nam
 
 from __future__ import annotations
 
-from ..core import scripts
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import redis
+
+from ..core import origins, scripts
 from ..core.staging_keys import DEFAULT_LIST, GAP, PLACEMENT, StagingKeys
+
+if TYPE_CHECKING:
+    from ..core.messages import PreparedMessage
 
 __all__ = [
     "BROKER_PUSH_ONCE",
@@ -22,6 +31,9 @@ __all__ = [
     "REMOVE",
     "REQUEUE",
     "StagingKeys",
+    "finish_handover",
+    "release_items",
+    "release_to_processing",
 ]
 
 # Guarantee: only the moved item's score changes; every other item keeps its relative order, no
@@ -149,47 +161,70 @@ return redis.call('INCR', version)
 """,
 )
 
-# Release into a broker list on the SAME Redis server. Guarantee: exactly once. The check that
-# the item is still staged, its removal and the LPUSH of the prepared Celery message happen in
-# one script, so whichever process runs it (and whenever any process dies) an item is either
-# still staged or in the broker list, never both and never neither, and only one caller wins.
-# KEYS: order, items, version, rate, target list, then every priority sub-list of the queue
-#       (counted for the low-water mark).
-# ARGV: id, message JSON, require head (0/1), low-water (0 = no check), rate slot ms (0 = none),
-#       then pairs of (event channel, event payload) to PUBLISH (Celery's task-sent event).
-# Returns {1, version} when released, or {0, reason}: gone, not-head, busy, rate.
+# Release into broker lists on the SAME Redis server, one or more items head first.
+# Guarantee: exactly once. For each item in turn, the check that it is still staged (for the
+# dispatcher: still the head; its queue below the low-water mark; a rate slot free), that its
+# data is still what the message was built from, its removal, the LPUSH of the prepared Celery
+# message, the task-sent event and the history's origin entry (``core.origins``) happen in this
+# one script. Whichever process runs it, and whenever any process dies, an item is either still
+# staged or in the broker list with its origin entry, never both and never neither, and only one
+# caller wins. The first item refused stops the script; the items after it stay staged. Each item
+# is checked after the ones before it were released, so the low-water mark counts the messages
+# this call pushed, and under a rate limit only the first item can take the slot.
+# KEYS: order, items, version, rate, origins, origins dropped, then per item: its target list
+#       and every priority sub-list of its queue (counted for the low-water mark).
+# ARGV: require head (0/1), low-water (0 = no check), rate slot ms (0 = none), item count, then
+#       per item: id, item JSON as read, message JSON, origin entry, sub-list count, event
+#       count, then pairs of (event channel, event payload) to PUBLISH (Celery's task-sent event).
+# Returns {released count, version, reason}: reason is '' when every item was released, else why
+# the first refused one was not: gone, not-head, changed, busy, rate.
 RELEASE = scripts.register(
     "staging.release",
-    """
-local order, items, version, rate, target = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local id, message = ARGV[1], ARGV[2]
-local require_head, low_water, rate_ms = ARGV[3] == '1', tonumber(ARGV[4]), tonumber(ARGV[5])
-if not redis.call('ZSCORE', order, id) then return {0, 'gone'} end
-if require_head and redis.call('ZRANGE', order, 0, 0)[1] ~= id then return {0, 'not-head'} end
-if low_water > 0 then
-  local waiting = 0
-  for i = 6, #KEYS do waiting = waiting + redis.call('LLEN', KEYS[i]) end
-  if waiting >= low_water then return {0, 'busy'} end
+    origins.PUSH_LUA
+    + """
+local order, items, version, rate = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local origins, dropped = KEYS[5], KEYS[6]
+local require_head, low_water, rate_ms = ARGV[1] == '1', tonumber(ARGV[2]), tonumber(ARGV[3])
+local a, k, released, reason = 5, 7, 0, ''
+for _ = 1, tonumber(ARGV[4]) do
+  local id, raw, message, entry = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local sublists, events = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  if not redis.call('ZSCORE', order, id) then reason = 'gone'; break end
+  if require_head and redis.call('ZRANGE', order, 0, 0)[1] ~= id then reason = 'not-head'; break end
+  if redis.call('HGET', items, id) ~= raw then reason = 'changed'; break end
+  if low_water > 0 then
+    local waiting = 0
+    for i = k + 1, k + sublists do waiting = waiting + redis.call('LLEN', KEYS[i]) end
+    if waiting >= low_water then reason = 'busy'; break end
+  end
+  if rate_ms > 0 and not redis.call('SET', rate, '1', 'PX', rate_ms, 'NX') then reason = 'rate'; break end
+  redis.call('ZREM', order, id)
+  redis.call('HDEL', items, id)
+  redis.call('LPUSH', KEYS[k], message)
+  for i = a + 6, a + 5 + 2 * events, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end
+  push_origin(origins, dropped, entry)
+  released = released + 1
+  a, k = a + 6 + 2 * events, k + 1 + sublists
 end
-if rate_ms > 0 and not redis.call('SET', rate, '1', 'PX', rate_ms, 'NX') then
-  return {0, 'rate'}
+local current
+if released > 0 then
+  current = redis.call('INCRBY', version, released)
+else
+  current = tonumber(redis.call('GET', version) or '0')
 end
-redis.call('ZREM', order, id)
-redis.call('HDEL', items, id)
-redis.call('LPUSH', target, message)
-for i = 6, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end
-return {1, redis.call('INCR', version)}
+return {released, current, reason}
 """,
 )
 
 # Release when the broker is ANOTHER Redis server, step 1 (on the staging server). Guarantee:
-# the item leaves the list and enters the processing hash together, once; whoever replays the
-# processing hash (any dispatcher at start-up) finishes the hand-over.
-# KEYS: order, items, version, rate, releasing. ARGV: id, hand-over JSON, require head, rate ms.
-# Returns {1, version} or {0, reason}.
+# the item leaves the list and enters the processing hash together with its history origin entry
+# (``core.origins``), once; whoever replays the processing hash (any dispatcher at start-up)
+# finishes the hand-over. KEYS: order, items, version, rate, releasing, origins, origins dropped.
+# ARGV: id, hand-over JSON, require head, rate ms, origin entry. Returns {1, version} or {0, reason}.
 RELEASE_TO_PROCESSING = scripts.register(
     "staging.release_to_processing",
-    """
+    origins.PUSH_LUA
+    + """
 local order, items, version, rate, releasing = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local id, handover, require_head, rate_ms = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])
 if not redis.call('ZSCORE', order, id) then return {0, 'gone'} end
@@ -200,6 +235,7 @@ end
 redis.call('ZREM', order, id)
 redis.call('HDEL', items, id)
 redis.call('HSET', releasing, id, handover)
+push_origin(KEYS[6], KEYS[7], ARGV[5])
 return {1, redis.call('INCR', version)}
 """,
 )
@@ -217,3 +253,60 @@ end
 return 0
 """,
 )
+
+
+def release_items(
+    client: redis.Redis,
+    keys: StagingKeys,
+    batch: Sequence[tuple[str, bytes, PreparedMessage, str]],
+    require_head: bool,
+    low_water: int,
+    rate_ms: int,
+) -> tuple[int, int, str]:
+    """Run RELEASE for ``batch`` (id, item JSON as read, its message, its origin entry), head
+    first; returns (released count, version, reason the first refused item was refused)."""
+    script_keys = [
+        *keys.core(),
+        keys.rate,
+        origins.origins_key(keys.prefix),
+        origins.dropped_key(keys.prefix),
+    ]
+    args: list = [int(require_head), max(low_water, 0), rate_ms, len(batch)]
+    for item_id, raw, message, entry in batch:
+        script_keys += [message.list_key, *message.queue_keys]
+        args += [item_id, raw, message.body, entry, len(message.queue_keys), len(message.events)]
+        args += [part for pair in message.events for part in pair]
+    count, version, reason = RELEASE(client, keys=script_keys, args=args)
+    return int(count), int(version), reason.decode() if isinstance(reason, bytes) else str(reason)
+
+
+def release_to_processing(
+    client: redis.Redis,
+    keys: StagingKeys,
+    item_id: str,
+    handover: str,
+    entry: str,
+    *,
+    require_head: bool,
+    rate_ms: int,
+) -> tuple[bool, int | str]:
+    """Run RELEASE_TO_PROCESSING; returns (True, version) or (False, reason)."""
+    script_keys = [*keys.core(), keys.rate, keys.releasing]
+    script_keys += [origins.origins_key(keys.prefix), origins.dropped_key(keys.prefix)]
+    done, value = RELEASE_TO_PROCESSING(
+        client, keys=script_keys, args=[item_id, handover, int(require_head), rate_ms, entry]
+    )
+    if int(done):
+        return True, int(value)
+    return False, value.decode() if isinstance(value, bytes) else str(value)
+
+
+def finish_handover(
+    client: redis.Redis, broker: redis.Redis, keys: StagingKeys, item_id: str, handover: str, ttl: int
+) -> None:
+    """Cross-server release steps 2 and 3: push once to the broker (BROKER_PUSH_ONCE, its marker
+    kept ``ttl`` seconds), then forget the hand-over; safe to repeat after a crash."""
+    data = json.loads(handover)
+    marker = f"{keys.prefix}staging:released:{item_id}"
+    BROKER_PUSH_ONCE(broker, keys=[marker, data["list_key"]], args=[data["body"], ttl])
+    client.hdel(keys.releasing, item_id)

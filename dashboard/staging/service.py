@@ -9,17 +9,19 @@ client, the Celery app and the key prefix as arguments.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import redis
 from celery import Celery
 from flask_babel import lazy_gettext as _l
 
-from ..core import dispatch
+from ..core import origins
 from ..core.bounds import blank, number_between, whole_number
 from ..core.broker import broker_for, layout_for, waiting
 from ..core.errors import DashboardError, Unprocessable
+from ..core.messages import PreparedMessage
 from ..core.run_options import validate_staged
 from ..core.staging import (  # noqa: F401 - the shared part of the list, re-exported for this area
     DuplicateItem,
@@ -42,14 +44,14 @@ from ..core.staging import (  # noqa: F401 - the shared part of the list, re-exp
 )
 from .held import UnreleasableItem, hold, message_for, requeue  # noqa: F401 - requeue: views
 from .keys import (
-    BROKER_PUSH_ONCE,
     DEFAULT_LIST,
     EDIT,
     MOVE,
-    RELEASE,
-    RELEASE_TO_PROCESSING,
     REMOVE,
     StagingKeys,
+    finish_handover,
+    release_items,
+    release_to_processing,
 )
 from .models import STATES, HeldItem, ReleaseOutcome, Snapshot
 
@@ -201,6 +203,47 @@ def edit(client: redis.Redis, prefix: str, item: StagingItem, name: str = DEFAUL
 # ---------------------------------------------------------------- release
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """An item as read, the broker message it becomes and its history origin entry."""
+
+    item: StagingItem
+    raw: bytes
+    message: PreparedMessage
+    entry: str
+
+    @classmethod
+    def build(cls, celery_app: Celery, item_id: str, raw: bytes, sent_at: float) -> _Ready:
+        """UnreleasableItem when the item has no message (see ``held``)."""
+        item, message = message_for(celery_app, item_id, raw)
+        sent = outgoing(item, origin="staging", origin_ref=item.id)
+        return cls(item, raw, message, origins.entry(sent, message.queue, sent_at))
+
+    def released(self, version: int) -> ReleaseOutcome:
+        return ReleaseOutcome(self.item.id, True, "", version, item=self.item, queue=self.message.queue)
+
+
+def _release(client, celery_app, keys, batch: list[_Ready], same_server, require_head, policy):
+    """Release ``batch`` head first in one script: (the outcomes released, the first refusal)."""
+    low_water, rate_ms = (policy.low_water, policy.rate_interval_ms) if policy else (0, 0)
+    if same_server:
+        items = [(r.item.id, r.raw, r.message, r.entry) for r in batch]
+        count, version, reason = release_items(client, keys, items, require_head, low_water, rate_ms)
+        return [ready.released(version) for ready in batch[:count]], reason
+    ready, message = batch[0], batch[0].message  # across servers: one hand-over per script
+    broker = broker_for(celery_app)
+    if low_water > 0 and sum(broker.llen(key) for key in message.queue_keys) >= low_water:
+        return [], "busy"
+    handover = json.dumps({"list_key": message.list_key, "body": message.body})
+    done, value = release_to_processing(
+        client, keys, ready.item.id, handover, ready.entry, require_head=require_head, rate_ms=rate_ms
+    )
+    if not done:
+        return [], str(value)
+    finish_handover(client, broker, keys, ready.item.id, handover, MARKER_TTL)
+    return [ready.released(int(value))], ""
+
+
 def release(
     client: redis.Redis,
     celery_app: Celery,
@@ -212,48 +255,19 @@ def release(
     policy: Policy | None = None,
     name: str = DEFAULT_LIST,
 ) -> ReleaseOutcome:
-    """Hand one item to Celery exactly once, its id becoming the task id.
-
-    With ``policy``, the low-water mark and maximum rate are checked inside the same script.
-    """
+    """Hand one item to Celery exactly once, its id becoming the task id, with its history origin
+    (under ``policy``, when given, the low-water mark and maximum rate are checked in the script)."""
     keys = StagingKeys(prefix, name)
-    raw = client.hget(keys.items, item_id)
-    if raw is None:
-        return ReleaseOutcome(item_id, False, "gone")
-    item, prepared = message_for(celery_app, item_id, raw)
-    low_water = policy.low_water if policy else 0
-    rate_ms = policy.rate_interval_ms if policy else 0
-    if same_server:
-        events = [part for pair in prepared.events for part in pair]
-        result = RELEASE(
-            client,
-            keys=[*keys.core(), keys.rate, prepared.list_key, *prepared.queue_keys],
-            args=[item_id, prepared.body, int(require_head), max(low_water, 0), rate_ms, *events],
-        )
-    else:
-        broker = broker_for(celery_app)
-        if low_water > 0 and sum(broker.llen(key) for key in prepared.queue_keys) >= low_water:
-            return ReleaseOutcome(item_id, False, "busy")
-        handover = json.dumps({"list_key": prepared.list_key, "body": prepared.body})
-        result = RELEASE_TO_PROCESSING(
-            client,
-            keys=[*keys.core(), keys.rate, keys.releasing],
-            args=[item_id, handover, int(require_head), rate_ms],
-        )
-        if int(result[0]):
-            _finish_handover(client, broker, keys, item_id, handover)
-    if int(result[0]):
-        return ReleaseOutcome(item_id, True, "", int(result[1]), item=item, queue=prepared.queue)
-    return ReleaseOutcome(
-        item_id, False, result[1].decode() if isinstance(result[1], bytes) else str(result[1])
-    )
-
-
-def _finish_handover(client, broker, keys: StagingKeys, item_id: str, handover: str) -> None:
-    data = json.loads(handover)
-    marker = f"{keys.prefix}staging:released:{item_id}"
-    BROKER_PUSH_ONCE(broker, keys=[marker, data["list_key"]], args=[data["body"], MARKER_TTL])
-    client.hdel(keys.releasing, item_id)
+    reason = "gone"
+    for _ in range(3):  # edited between the read and the script: built again from the new data
+        raw = client.hget(keys.items, item_id)
+        if raw is None:
+            return ReleaseOutcome(item_id, False, "gone")
+        ready = _Ready.build(celery_app, item_id, raw, time.time())
+        done, reason = _release(client, celery_app, keys, [ready], same_server, require_head, policy)
+        if done or reason != "changed":
+            break
+    return done[0] if done else ReleaseOutcome(item_id, False, reason)
 
 
 def recover_releases(client: redis.Redis, celery_app: Celery, prefix: str, name: str = DEFAULT_LIST) -> int:
@@ -264,13 +278,73 @@ def recover_releases(client: redis.Redis, celery_app: Celery, prefix: str, name:
         return 0
     broker = broker_for(celery_app)
     for item_id, handover in pending.items():
-        _finish_handover(client, broker, keys, item_id.decode(), handover.decode())
+        finish_handover(client, broker, keys, item_id.decode(), handover.decode(), MARKER_TTL)
     return len(pending)
 
 
-def head_id(client: redis.Redis, prefix: str, name: str = DEFAULT_LIST) -> str | None:
-    ids = client.zrange(StagingKeys(prefix, name).order, 0, 0)
-    return ids[0].decode() if ids else None
+@dataclass(frozen=True)
+class Releases:
+    """What ``release_heads`` did: the items released head first, why it stopped short (None when
+    it released all it was asked to), and the poison items held on the way."""
+
+    released: tuple[ReleaseOutcome, ...]
+    stopped: ReleaseOutcome | None
+    held: tuple[str, ...]
+
+
+def release_heads(
+    client: redis.Redis,
+    celery_app: Celery,
+    prefix: str,
+    *,
+    limit: int = 1,
+    policy: Policy | None = None,
+    same_server: bool = True,
+    name: str = DEFAULT_LIST,
+    attempts: int = 5,
+) -> Releases:
+    """Release up to ``limit`` items from the head, in order, under ``policy`` when given.
+
+    The heads go in one script, each checked (as the head, against the low-water mark and the
+    rate slot) after the ones before it were released: exactly as if released one by one. Safe
+    with many concurrent callers. A head whose message cannot be built is held (see ``hold``) and
+    the next item tried; an unreachable Redis or broker raises, and the dispatcher tries again.
+    """
+    keys = StagingKeys(prefix, name)
+    released: list[ReleaseOutcome] = []
+    held: list[str] = []
+    stopped: ReleaseOutcome | None = None
+    for _ in range(attempts):
+        wanted = (limit if same_server else 1) - len(released)
+        if wanted <= 0:
+            break
+        ids = [i.decode() for i in client.zrange(keys.order, 0, wanted - 1)]
+        if not ids:
+            stopped = ReleaseOutcome(None, False, "empty")
+            break
+        sent_at, batch, poison = time.time(), [], None
+        for item_id, raw in zip(ids, client.hmget(keys.items, ids), strict=True):
+            if raw is None:
+                break  # released or removed since the ZRANGE: the ones before it may still go
+            try:
+                batch.append(_Ready.build(celery_app, item_id, raw, sent_at))
+            except UnreleasableItem as exc:
+                poison = exc
+                break
+        done, reason = ([], "")
+        if batch:
+            done, reason = _release(client, celery_app, keys, batch, same_server, True, policy)
+        released += done
+        stopped = None
+        if len(done) < len(batch):
+            stopped = ReleaseOutcome(batch[len(done)].item.id, False, reason)
+            if reason in ("busy", "rate"):
+                break  # refused by the policy: the next call tries again
+        elif poison is not None:  # every item before it was released: it is the head now
+            if hold(client, prefix, poison, name):
+                held.append(poison.item_id)
+            stopped = ReleaseOutcome(poison.item_id, False, "held")
+    return Releases(tuple(released), None if len(released) >= limit else stopped, tuple(held))
 
 
 def release_next(
@@ -283,48 +357,21 @@ def release_next(
     name: str = DEFAULT_LIST,
     attempts: int = 5,
 ) -> ReleaseOutcome:
-    """Release the head item (under ``policy`` when given). Safe with many concurrent callers.
-
-    A head whose message cannot be built is held (see ``hold``) and the next item tried; an
-    unreachable Redis or broker raises, and the dispatcher tries again.
-    """
-    outcome = ReleaseOutcome(None, False, "empty")
-    held: list[str] = []
-    for _ in range(attempts):
-        item_id = head_id(client, prefix, name)
-        if item_id is None:
-            outcome = ReleaseOutcome(None, False, "empty")
-            break
-        try:
-            outcome = release(
-                client,
-                celery_app,
-                prefix,
-                item_id,
-                same_server=same_server,
-                require_head=True,
-                policy=policy,
-                name=name,
-            )
-        except UnreleasableItem as exc:  # a poison head: set it aside, go on with the next item
-            if hold(client, prefix, exc, name):
-                held.append(item_id)
-            outcome = ReleaseOutcome(item_id, False, "held")
-            continue
-        if outcome.reason not in ("gone", "not-head"):
-            break  # released, or refused by policy
-    return replace(outcome, held=tuple(held))
+    """Release the head item (under ``policy`` when given); see ``release_heads``."""
+    result = release_heads(
+        client, celery_app, prefix, policy=policy, same_server=same_server, name=name, attempts=attempts
+    )
+    outcome = result.released[0] if result.released else result.stopped
+    return replace(outcome or ReleaseOutcome(None, False, "empty"), held=result.held)
 
 
 def record_release(session, outcome: ReleaseOutcome) -> bool:
-    """Note a release in the history, after the atomic release (the rule of ``core.dispatch``):
-    when this fails (or the process dies first) the run is still recorded by the event recorder,
-    without its origin.
-    """
+    """Write a release's history row now, for a page or API answer that shows it at once: the
+    same origin entry the release script appended, which the recorder folds again (idempotent)."""
     if not outcome.released or outcome.item is None:
         return False
-    item = outcome.item
-    return dispatch.record(session, outgoing(item, origin="staging", origin_ref=item.id), outcome.queue)
+    sent = outgoing(outcome.item, origin="staging", origin_ref=outcome.item.id)
+    return origins.record_now(session, origins.entry(sent, outcome.queue, time.time()))
 
 
 # ---------------------------------------------------------------- policy
