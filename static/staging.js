@@ -9,6 +9,12 @@
     return meta ? meta.content : "";
   }
 
+  // The version the page shows (templates/staging/_version.html): each drop's answer moves it on.
+  function seenVersion() {
+    var input = document.getElementById("staging-seen-version");
+    return input ? input.value : "";
+  }
+
   function start(root) {
     var lists = root.querySelectorAll ? root.querySelectorAll(".staging-list") : [];
     if (root.matches && root.matches(".staging-list")) lists = [root];
@@ -34,7 +40,7 @@
             values: {
               after: prev ? prev.dataset.id : "",
               before: next ? next.dataset.id : "",
-              version: list.dataset.version
+              version: seenVersion()
             }
           });
         }

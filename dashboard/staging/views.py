@@ -52,11 +52,15 @@ def _dispatcher_context(form: PolicyForm | None = None, error: str | None = None
     }
 
 
-def _list_response(status: int = 200, **kwargs):
-    response = make_response(render_template("staging/_list.html", **_list_context(**kwargs)), status)
+def _live(template: str, status: int = 200, **context):
+    response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _list_response(status: int = 200, **kwargs):
+    return _live("staging/_list.html", status, **_list_context(**kwargs))
 
 
 def _after_change(notice: str | None = None, error: DashboardError | None = None):
@@ -97,26 +101,40 @@ def dispatcher_fragment():
     return make_response(render_template("staging/_dispatcher.html", **_dispatcher_context()))
 
 
+def _dropped(version: int):
+    """A drop the page shows already: its answer is the page's new version, not the list again."""
+    response = _live("staging/_dropped.html", version=version)
+    response.headers.update({"HX-Retarget": "#staging-seen", "HX-Reswap": "outerHTML"})
+    return response
+
+
 @bp.post("/<item_id>/move")
 @mutation("operator", "staging.move")
 def move_item(item_id: str):
+    """A drop (neighbours) or a keyboard move (position). The browser shows a drop's new order
+    itself: when the move took the page's version exactly one step on (nothing else changed), the
+    answer is the new version alone; otherwise, and to a keyboard move, the list as it is now."""
     form = request.form
     seen = form.get("version", "")
+    position = form.get("position") or None
     client = get_redis()
     stale = seen.isdigit() and int(seen) != service.current_version(client, _prefix())
     try:
-        service.move(
+        version = service.move(
             client,
             _prefix(),
             item_id,
             before=form.get("before") or None,
             after=form.get("after") or None,
-            position=form.get("position") or None,
+            position=position,
         )
     except DashboardError as exc:
         return _after_change(error=exc)
-    notice = _("The list had changed since you loaded it; it is shown as it is now.") if stale else None
-    return _after_change(notice=notice)
+    if stale:
+        return _after_change(notice=_("The list had changed since you loaded it; it is shown as it is now."))
+    if position is None and wants_fragment() and seen.isdigit() and version == int(seen) + 1:
+        return _dropped(version)
+    return _after_change()
 
 
 @bp.post("/<item_id>/remove")
