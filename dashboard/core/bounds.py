@@ -42,6 +42,12 @@ def zone_names() -> frozenset[str]:
     return frozenset(available_timezones()) | {"UTC"}
 
 
+@functools.lru_cache(maxsize=1)
+def zone_choices() -> tuple[str, ...]:
+    """The zones a picker offers: UTC first, then every ``Area/Place`` name, sorted (read once)."""
+    return ("UTC", *sorted(name for name in zone_names() if name != "UTC" and "/" in name))
+
+
 def shown(value: object) -> str:
     """``value`` as a refusal may quote it: as typed when printable, else escaped (no NUL, no lone
     surrogate ever reaches a page or a JSON body through a message)."""

@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from ..core import submission as submissions
-from ..core.bounds import InvalidRunOption, blank  # noqa: F401 - InvalidRunOption: used by the views
+from ..core.bounds import InvalidRunOption, blank, zone_choices  # noqa: F401 - InvalidRunOption: views
 from ..core.dispatch import Outgoing, new_task_id
 from ..core.json_text import check_json_value, decode_json
 from ..core.run_options import RUN_OPTIONS, PayloadTooLarge, queue_checker, validate_run  # noqa: F401 - views
@@ -346,7 +346,5 @@ class RunState:
 
 
 def zone_names() -> list[str]:
-    """IANA time zone names for the ETA zone picker, UTC first."""
-    from zoneinfo import available_timezones
-
-    return ["UTC"] + sorted(name for name in available_timezones() if name != "UTC" and "/" in name)
+    """IANA time zone names for the ETA zone picker, UTC first (the tz database is read once)."""
+    return list(zone_choices())

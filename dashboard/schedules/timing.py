@@ -16,12 +16,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from croniter.croniter import CroniterError
 from flask_babel import lazy_gettext as _l
 
+from ..core import bounds
 from ..core.bounds import MAX_DELAY_SECONDS, in_range, time_zone
 from ..core.errors import Unprocessable
 
@@ -41,8 +42,8 @@ def zone(name: str | None) -> ZoneInfo:
 
 
 def zone_names() -> list[str]:
-    """Every IANA zone name, sorted (for the form's suggestions)."""
-    return sorted(available_timezones())
+    """Every IANA zone name, sorted (for the form's suggestions; the tz database is read once)."""
+    return sorted(bounds.zone_names())
 
 
 def cron_fields(expression: str) -> tuple[str, bool]:
