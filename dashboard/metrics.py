@@ -131,10 +131,16 @@ class DashboardCollector:
             "Run updates the recorder could not store and skipped (a count that only grows)",
             value=int(skipped or 0),
         )
+        beat = beat_status(self.client, self.prefix)
         yield GaugeMetricFamily(
             "taskdeck_beat_lock_held",
             "1 when a beat holds the scheduling lock",
-            value=int(beat_status(self.client, self.prefix).holder is not None),
+            value=int(beat.holder is not None),
+        )
+        yield GaugeMetricFamily(
+            "taskdeck_beat_unconfirmed_runs",
+            "Runs the active beat claimed and the broker has not accepted yet (sent again each tick)",
+            value=beat.unconfirmed,
         )
 
 

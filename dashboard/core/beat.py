@@ -30,6 +30,7 @@ class BeatInstance:
     at: datetime
     role: str
     schedules: int | None
+    unconfirmed: int = 0  # runs claimed and not yet accepted by the broker (beat's outbox)
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ class BeatStatus:
     instances: list[BeatInstance]
 
     @property
+    def unconfirmed(self) -> int:
+        """Claimed runs the active beat could not hand to the broker yet (0 when all went)."""
+        return max((i.unconfirmed for i in self.instances if i.instance == self.holder), default=0)
+
+    @property
     def last_tick(self) -> datetime | None:
         ticks = [i.at for i in self.instances if i.instance == self.holder] or [i.at for i in self.instances]
         return max(ticks) if ticks else None
@@ -50,6 +56,7 @@ class BeatStatus:
             "holder": self.holder,
             "lock_ttl_ms": self.lock_ttl_ms,
             "last_tick": self.last_tick.isoformat() if self.last_tick else None,
+            "unconfirmed": self.unconfirmed,
             "instances": [
                 {"instance": i.instance, "at": i.at.isoformat(), "role": i.role, "schedules": i.schedules}
                 for i in self.instances
@@ -66,6 +73,7 @@ def beat_status(client: redis.Redis, prefix: str) -> BeatStatus:
             datetime.fromtimestamp(beat.at, UTC),
             str(beat.info.get("role", "unknown")),
             beat.info.get("schedules"),
+            int(beat.info.get("unconfirmed") or 0),
         )
         for beat in heartbeat.alive(client, prefix, "beat")
     ]

@@ -7,9 +7,11 @@ broker accepted is recorded (:func:`.runs.record_sent`, with where it came from)
 - the database fails while recording: one retry, then a warning in the log. The task is on its
   way, and the event recorder still records the run from its task events (without its origin).
 
-Runs from the registry, history retries, schedule triggers, beat and the staging list's auto
-submission send through :func:`send`; a release from the staging list is pushed by a Lua script
-instead of ``send_task``, and only its recording goes through :func:`record`.
+Runs from the registry, history retries, schedule triggers and the staging list's auto
+submission send through :func:`send`. The senders that push their messages from a Lua script
+instead (a staging release, beat) note the origin in Redis in that same script
+(:mod:`.origins`), and the history recorder folds those notes into history in batches; beat
+publishes through :mod:`.publish` (once per task id, fenced by its lock).
 """
 
 from __future__ import annotations

@@ -58,6 +58,16 @@ class LeaderLock:
         self.fence = int(HOLD(self.client, keys=[self.key, self.fence_key], args=[self.owner, self.ttl_ms]))
         return self.fence > 0
 
+    def held(self) -> bool:
+        """True while this instance holds the lock under the same fencing number (renews nothing)."""
+        if self.fence <= 0:
+            return False
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.get(self.key)
+            pipe.get(self.fence_key)
+            owner, number = pipe.execute()
+        return owner is not None and owner.decode() == self.owner and int(number or 0) == self.fence
+
     def release(self) -> bool:
         """Give the lock up if this instance holds it; True when it did."""
         self.fence = 0

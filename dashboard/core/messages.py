@@ -67,26 +67,27 @@ class _Builder:
         self.producer = celery_app.amqp.Producer(self.connection)
         self.lock = threading.Lock()
 
-    def build(self, celery_app: Celery, item) -> PreparedMessage:
-        options = dict(item.options)
+    def build(self, celery_app: Celery, task: str, args, kwargs, task_id: str, options) -> PreparedMessage:
+        options = dict(options)
         with self.lock:
             channel = self.producer.channel
             channel.recorded, channel.events = [], []
             celery_app.send_task(
-                item.task,
-                args=item.args,
-                kwargs=item.kwargs,
-                task_id=item.id,
+                task,
+                args=args,
+                kwargs=kwargs,
+                task_id=task_id,
                 producer=self.producer,
                 queue=options.get("queue") or None,
                 priority=options.get("priority"),
                 countdown=options.get("countdown"),
                 eta=options.get("eta"),
                 expires=options.get("expires"),
+                headers=options.get("headers") or None,
             )
             recorded, events = channel.recorded, channel.events
         if len(recorded) != 1:
-            raise DashboardError(_l("could not prepare a broker message for '%(task)s'", task=item.task))
+            raise DashboardError(_l("could not prepare a broker message for '%(task)s'", task=task))
         queue, list_key, body, queue_keys = recorded[0]
         return PreparedMessage(queue, list_key, body, queue_keys, events)
 
@@ -95,20 +96,27 @@ _builders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _builders_lock = threading.Lock()
 
 
-def prepare(celery_app: Celery, item) -> PreparedMessage:
-    """The message ``celery_app.send_task`` would push for ``item`` (its id as the task id)."""
+def _builder(celery_app: Celery) -> _Builder:
     with _builders_lock:
         builder = _builders.get(celery_app)
         if builder is None:
             builder = _builders[celery_app] = _Builder(celery_app)
-    return builder.build(celery_app, item)
+    return builder
+
+
+def prepare(celery_app: Celery, item) -> PreparedMessage:
+    """The message ``celery_app.send_task`` would push for ``item`` (its id as the task id)."""
+    return _builder(celery_app).build(celery_app, item.task, item.args, item.kwargs, item.id, item.options)
+
+
+def prepare_outgoing(celery_app: Celery, outgoing) -> PreparedMessage:
+    """The message ``send_message`` would push for a :class:`~.dispatch.Outgoing`, headers included."""
+    return _builder(celery_app).build(
+        celery_app, outgoing.task, outgoing.args, outgoing.kwargs, outgoing.task_id, outgoing.options
+    )
 
 
 def queue_keys(celery_app: Celery, queue: str) -> list[str]:
     """The broker list keys (with priority sub-lists) that hold ``queue``'s waiting messages."""
-    with _builders_lock:
-        builder = _builders.get(celery_app)
-        if builder is None:
-            builder = _builders[celery_app] = _Builder(celery_app)
-    channel = builder.producer.channel
+    channel = _builder(celery_app).producer.channel
     return [channel.global_keyprefix + channel._q_for_pri(queue, step) for step in channel.priority_steps]

@@ -129,6 +129,10 @@ def check_beat(client: redis.Redis, prefix: str) -> Check:
             if age is not None
             else _("last tick %(when)s", when=tick)
         )
+    unconfirmed = int(getattr(status, "unconfirmed", 0) or 0)
+    if unconfirmed:
+        detail += "; " + _("%(count)s claimed runs waiting for the broker", count=unconfirmed)
+        return Check("beat", False, detail, items, link="schedules.index")
     return Check("beat", True, detail, items, link="schedules.index")
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ..core.dispatch import Outgoing, new_task_id, record, send_message
 from ..core.tasks import require_task
 from ..timeutil import as_utc, utcnow
-from .models import Schedule
+from .models import Schedule, ScheduleFire
 from .service import bump_version, get_schedule, timing_of
 from .timing import (
     Timing,
@@ -45,6 +45,33 @@ def schedule_message(schedule: ScheduleRun, task_id: str, due: datetime | None) 
         origin_ref=str(schedule.id),
         options=options,
         task_id=task_id,
+    )
+
+
+def fire_message(message: Outgoing) -> str:
+    """The outbox's text of a claimed run: everything needed to publish it again, later."""
+    return json.dumps(
+        {
+            "task": message.task,
+            "args": message.args,
+            "kwargs": message.kwargs,
+            "origin_ref": message.origin_ref,
+            "options": dict(message.options),
+        }
+    )
+
+
+def outgoing_of(fire: ScheduleFire) -> Outgoing:
+    """The message of a claimed run, from its outbox row (same task id, same headers)."""
+    data = json.loads(fire.message)
+    return Outgoing(
+        task=data["task"],
+        args=data["args"],
+        kwargs=data["kwargs"],
+        origin="schedule",
+        origin_ref=data["origin_ref"],
+        options=data["options"],
+        task_id=fire.task_id,
     )
 
 
@@ -106,16 +133,18 @@ class Claim:
     missed: int = 0
 
 
-def claim_due_runs(session: Session, runs: list[ScheduleRun], now: datetime, grace: float) -> list[Claim]:
+def claim_due_runs(
+    session: Session, runs: list[ScheduleRun], now: datetime, grace: float, *, fence: int = 0
+) -> list[Claim]:
     """Claim due runs (or count the runs missed beyond the grace period) in SQL before publishing.
 
     One transaction for the whole batch; one ``Claim`` per run, in order. Every due time is
     accounted for exactly once: fired when it is at most ``grace`` seconds old (so a beat that
     was down catches up run by run), otherwise counted as missed. Each update only applies while
     the row still says ``next_run_at == due`` and is enabled, so two beats (or a beat and an
-    edit) never both claim one due time. No history row is written here: a fired run is
-    recorded only once the broker has accepted it (:func:`record_published`), so a broker that
-    refuses leaves no PENDING run behind.
+    edit) never both claim one due time. A fired claim writes its message, under its task id,
+    to the outbox (:class:`ScheduleFire`) in the same transaction: until the broker holds it,
+    the active beat can publish it again under the same id. No history row is written here.
     """
     cutoff = now - timedelta(seconds=grace)
     claims: list[Claim] = []
@@ -147,6 +176,17 @@ def claim_due_runs(session: Session, runs: list[ScheduleRun], now: datetime, gra
             claims.append(Claim("missed", next_run_at=next_run, missed=missed))
         else:
             claims.append(Claim("fire", task_id=task_id, next_run_at=next_run))
+            message = fire_message(schedule_message(run, task_id, due))
+            session.add(
+                ScheduleFire(
+                    task_id=task_id,
+                    schedule_id=run.id,
+                    due_at=due,
+                    claimed_at=now,
+                    fence=fence,
+                    message=message,
+                )
+            )
     session.commit()
     return claims
 

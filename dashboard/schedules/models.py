@@ -60,3 +60,24 @@ class ScheduleVersion(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class ScheduleFire(db.Model):
+    """A run beat has claimed and not yet seen the broker accept: the outbox of beat.
+
+    Written in the transaction that claims the due time, deleted once the broker holds the
+    message. The active beat re-publishes whatever it finds here under the same task id, so a
+    beat killed between claiming and publishing loses nothing.
+    """
+
+    __tablename__ = "schedule_fires"
+
+    task_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # The fencing number of the beat lock hold that claimed it.
+    fence: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    message: Mapped[str] = mapped_column(Text, nullable=False)  # JSON: see firing.fire_message
+
+    __table_args__ = (Index("ix_schedule_fires_claimed_at", "claimed_at"),)

@@ -5,9 +5,12 @@ Run it as ``celery -A celery_app:app beat -S dashboard.schedules.scheduler:Datab
 Each tick: keep (or try to take) the Redis beat lock; only the holder fires. Read the version
 counter (one primary-key read); when it moved, reload only the rows whose ``changed_version`` is
 newer, plus the list of enabled ids to notice deletions. Then fire what is due from an in-memory
-heap: each run is claimed in SQL first (compare-and-set on ``next_run_at``) and published
-afterwards, so a restart or a second beat never fires the same due time twice; the history row
-of a run is written once the broker has accepted it.
+heap: each run is claimed in SQL first (compare-and-set on ``next_run_at``), with its task id
+and message in the outbox (:mod:`.outbox`), and published afterwards, at most once per task id
+and only while this beat still holds the lock under the same fencing number. Before firing
+anything new, the holder publishes whatever the outbox still holds (claimed by a beat that was
+killed or paused, or refused by the broker) under the same task ids. So a restart, a kill -9 or
+a second beat never loses or doubles a due run.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class DatabaseScheduler(Scheduler):
         self._last_heartbeat = 0.0
         self._in_tick = False
         self._stop_requested = False
+        self.sender = None
+        self._unconfirmed = 0
         super().__init__(*args, **kwargs)
 
     # ----------------------------------------------------------------- Scheduler interface
@@ -66,6 +71,10 @@ class DatabaseScheduler(Scheduler):
         self.instance = heartbeat.instance_id()
         self.lock = beat_lock(self.redis, self.prefix, self.instance, float(ttl))
         self.heartbeat_ttl = float(ttl)
+        from ..redis_client import broker_on_dashboard_redis
+        from .outbox import Sender
+
+        self.sender = Sender(self.app, self.redis, self.prefix, self.lock, broker_on_dashboard_redis())
         self.merge_inplace(self.app.conf.beat_schedule)
         logger.info("beat: database scheduler %s, lock TTL %.1f s", self.instance, ttl)
         if threading.current_thread() is threading.main_thread():
@@ -138,17 +147,66 @@ class DatabaseScheduler(Scheduler):
             self._beat("standby")
             return float(self.max_interval)
         if not self._holding:
-            logger.info("beat: holding the lock; firing schedules")
+            logger.info("beat: holding the lock (fence %d); firing schedules", self.lock.fence)
             self._holding = True
             self._reload(session, full=True)
         else:
             version = current_version(session)
             if version != self._version:
                 self._reload(session, full=False)
-        self._fire_due(session)
-        self._fire_static()
-        self._beat("active")
+        if self._resend_pending(session):
+            self._fire_due(session)
+        if self._holding:
+            self._fire_static()
+        self._beat("active" if self._holding else "standby")
         return self._sleep_seconds()
+
+    def _resend_pending(self, session) -> bool:
+        """Publish what the outbox still holds, oldest first; False when that could not finish."""
+        from .firing import outgoing_of
+        from .outbox import pending
+
+        while fires := pending(session, self.batch_size):
+            if not self.lock.hold():
+                self._holding = False
+                return False
+            messages = [outgoing_of(fire) for fire in fires]
+            pushed = self._send(session, messages)
+            if pushed is None:
+                self._unconfirmed = len(messages)
+                return False
+            logger.warning(
+                "beat: published %d claimed run(s) left unconfirmed (%d were already at the broker)",
+                pushed,
+                len(messages) - pushed,
+            )
+        self._unconfirmed = 0
+        return True
+
+    def _send(self, session, messages) -> int | None:
+        """Publish and confirm claimed runs; how many were pushed now, None when they stay claimed."""
+        from ..core.publish import Fenced
+
+        try:
+            pushed = self.sender.send(session, messages)
+        except Fenced:
+            logger.warning(
+                "beat: lost the lock before publishing %d claimed run(s); the holder publishes them",
+                len(messages),
+            )
+            self._holding = False
+            return None
+        except Exception as exc:
+            session.rollback()
+            logger.warning(
+                "beat: could not publish %d claimed run(s); they stay claimed and are tried again: %r",
+                len(messages),
+                exc,
+            )
+            return None
+        for message in messages:
+            logger.debug("beat: sent %s (%s) as %s", message.origin_ref, message.task, message.task_id)
+        return pushed
 
     def _reload(self, session, *, full: bool) -> None:
         from sqlalchemy import func, select
@@ -207,7 +265,12 @@ class DatabaseScheduler(Scheduler):
         from .firing import claim_due_runs
 
         horizon = time.time()
+        first = True
         while True:
+            if not first and not self.lock.hold():  # renew between batches: a long tick keeps it
+                self._holding = False
+                return
+            first = False
             batch = []
             taken: set[int] = set()
             while self._queue and self._queue[0][0] <= horizon and len(batch) < self.batch_size:
@@ -219,42 +282,41 @@ class DatabaseScheduler(Scheduler):
                     batch.append(run)
             if not batch:
                 return
-            claims = claim_due_runs(session, batch, utcnow(), self.grace)
-            self._publish(session, batch, claims)
-            if self._stop_requested:
-                return  # the rest stays unclaimed in SQL: the next beat fires it
+            claims = claim_due_runs(session, batch, utcnow(), self.grace, fence=self.lock.fence)
+            if not self._publish(session, batch, claims) or self._stop_requested:
+                return  # the rest stays unclaimed in SQL (or claimed in the outbox): fired later
 
-    def _publish(self, session, batch, claims) -> None:
-        from .firing import publish, record_published, schedule_message
+    def _publish(self, session, batch, claims) -> bool:
+        """Publish the fired claims of a batch; False when they stay claimed (lock lost, broker
+        away): then nothing more is fired this tick."""
+        from .firing import schedule_message
 
-        sent = []
-        with self.app.producer_or_acquire() as producer:
-            for run, claim in zip(batch, claims, strict=True):
-                due = run.next_run_at
-                if claim.outcome == "lost":
-                    self._reload_one(session, run.id)
-                    continue
-                if claim.outcome == "missed":
-                    logger.warning(
-                        "beat: %s missed %d run(s) from %s (beyond the grace period)",
-                        run.name,
-                        claim.missed,
-                        due,
-                    )
-                else:
-                    try:
-                        publish(self.app, run, claim.task_id, due, producer=producer)
-                        sent.append(schedule_message(run, claim.task_id, due))
-                        logger.info("beat: sent %s (%s) due %s as %s", run.name, run.task, due, claim.task_id)
-                    except Exception:
-                        logger.exception("beat: could not send %s; its run due %s is lost", run.name, due)
-                run.next_run_at = claim.next_run_at
-                if run.next_run_at is None:
-                    self._runs.pop(run.id, None)
-                else:
-                    heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
-        # Only what the broker accepted is recorded, so a refused run leaves no PENDING row.
-        record_published(session, self.app, sent)
+        messages = []
+        for run, claim in zip(batch, claims, strict=True):
+            due = run.next_run_at
+            if claim.outcome == "lost":
+                self._reload_one(session, run.id)
+                continue
+            if claim.outcome == "missed":
+                logger.warning(
+                    "beat: %s missed %d run(s) from %s (beyond the grace period)", run.name, claim.missed, due
+                )
+            else:
+                messages.append(schedule_message(run, claim.task_id, due))
+            run.next_run_at = claim.next_run_at
+            if run.next_run_at is None:
+                self._runs.pop(run.id, None)
+            else:
+                heapq.heappush(self._queue, (run.next_run_at.timestamp(), run.id, run.next_run_at))
+        if not messages:
+            return True
+        pushed = self._send(session, messages)
+        if pushed is not None:
+            names = ", ".join(sorted({m.origin_ref for m in messages})[:5])
+            logger.info(
+                "beat: sent %d run(s) (schedules %s%s)", len(messages), names, "…" * (len(messages) > 5)
+            )
+        return pushed is not None
 
     def _fire_static(self) -> None:
         for entry in list(self.data.values()):
@@ -279,6 +341,7 @@ class DatabaseScheduler(Scheduler):
             "role": role,
             "schedules": len(self._runs) if role == "active" else None,
             "version": self._version,
+            "unconfirmed": self._unconfirmed,
         }
         heartbeat.beat(
             self.redis, self.prefix, "beat", ttl=self.heartbeat_ttl, info=info, instance=self.instance

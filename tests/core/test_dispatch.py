@@ -8,15 +8,18 @@ row). Beat, a process, logs the refusal and goes on, leaving no PENDING run behi
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
+import redis
 from celery import Celery
 
+from dashboard.core.beat import beat_status
 from dashboard.core.runs import TaskRun, record_sent
 from dashboard.extensions import db
+from dashboard.schedules import outbox
 from dashboard.schedules.models import Schedule
-from dashboard.timeutil import as_utc, utcnow
 from tests.schedules.conftest import BeatProcess
 from tests.support.servers import RedisServer, wait_until
 
@@ -143,18 +146,25 @@ def test_a_refused_trigger_leaves_the_schedule_untouched(broker_app, client, spa
 
 
 @pytest.fixture
-def beat_without_broker(app, database_url, key_prefix, redis_server, tmp_path):
-    """A beat process whose broker is a server that is not running (its lock Redis is up)."""
+def away_broker(tmp_path):
+    """A Redis server for the beat's broker, stopped: connections to its port are refused."""
+    server = RedisServer(tmp_path / "gone").start()
+    server.stop()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def beat_without_broker(app, database_url, key_prefix, redis_server, away_broker, tmp_path):
+    """A beat process whose broker is not running (its lock Redis is up)."""
     import os
 
-    down = RedisServer(tmp_path / "gone").start()
-    down.stop()  # nothing listens on its port any more: connections are refused
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url,
         TASKDECK_KEY_PREFIX=key_prefix,
         REDIS_URL=redis_server.url,
-        CELERY_BROKER_URL=down.url,
+        CELERY_BROKER_URL=away_broker.url,
         CELERY_RESULT_BACKEND=redis_server.url,
         SECRET_KEY="test-secret",
     )
@@ -163,7 +173,9 @@ def beat_without_broker(app, database_url, key_prefix, redis_server, tmp_path):
     beat.stop()
 
 
-def test_beat_logs_a_refused_publish_and_goes_on_without_a_pending_row(app, client, beat_without_broker):
+def test_beat_keeps_a_refused_run_claimed_and_publishes_it_once_the_broker_is_back(
+    app, client, beat_without_broker, away_broker, redis_client, key_prefix
+):
     created = client.post(
         "/api/v1/schedules",
         json={
@@ -178,16 +190,37 @@ def test_beat_logs_a_refused_publish_and_goes_on_without_a_pending_row(app, clie
     )
     assert created.status_code == 201, created.get_json()
     schedule_id = created.get_json()["id"]
-    started = utcnow()
     beat_without_broker.start()
+    wait_until(
+        lambda: "beat: could not publish 1 claimed run(s)" in beat_without_broker.log(),
+        60,
+        what="beat to meet the refusal",
+    )
+    beat_without_broker.check_running("beat")  # it goes on after a refusal
+    with app.app_context():
+        assert outbox.pending_count(db.session) == 1  # claimed, kept, not lost
+        claimed = db.session.get(Schedule, schedule_id).last_task_id
+        db.session.remove()
+    assert rows(app) == {}  # nothing recorded for a message the broker never took
+    # Shown, not only logged: the beat tile and /metrics count the runs waiting for the broker.
+    wait_until(lambda: beat_status(redis_client, key_prefix).unconfirmed == 1, 30, what="the count shown")
+    assert re.search(
+        r"^taskdeck_beat_unconfirmed_runs 1\.0$", client.get("/metrics").get_data(as_text=True), re.M
+    )
+    tile = client.get("/overview/tiles/beat", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "1 claimed runs waiting for the broker" in tile
 
-    def claimed_twice() -> bool:
-        with app.app_context():
-            schedule = db.session.get(Schedule, schedule_id)
-            db.session.expire_all()
-            return (schedule.total_run_count or 0) >= 2 and as_utc(schedule.last_run_at) > started
+    away_broker.start()  # the broker comes back, on the same port
+    broker = redis.Redis.from_url(away_broker.url)
 
-    wait_until(claimed_twice, 60, what="beat to claim two runs")
-    beat_without_broker.check_running("beat")  # it went on after the refusals
-    assert "beat: could not send every-second" in beat_without_broker.log()
-    assert rows(app) == {}
+    def first_message():
+        raw = broker.lrange("celery", -1, -1)
+        return raw and json.loads(raw[0])["headers"]
+
+    headers = wait_until(first_message, 60, what="the claimed run at the broker")
+    assert headers["id"] == claimed  # the run claimed while the broker was away, under its id
+    with app.app_context():
+        wait_until(lambda: outbox.pending_count(db.session) == 0, 30, what="the outbox to empty")
+    ids = [json.loads(raw)["headers"]["id"] for raw in broker.lrange("celery", 0, -1)]
+    assert len(ids) == len(set(ids))
+    wait_until(lambda: beat_status(redis_client, key_prefix).unconfirmed == 0, 30, what="the count cleared")

@@ -59,6 +59,16 @@ def start_beat(beat_env, tmp_path):
 
 
 @pytest.fixture
+def recorder(database_url, key_prefix, redis_client, tmp_path):
+    """A real history recorder: it folds the origin notes beat writes with each run into history."""
+    from tests.history.conftest import RecorderProcess
+
+    process = RecorderProcess(database_url, key_prefix, tmp_path / "recorder.log").start(redis_client)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
 def queue_name(declare_queue) -> str:
     """A broker queue of this test's own, consumed by no worker, to observe what beat sends
     (declared in the app's configuration: a schedule may only target a known queue)."""

@@ -49,7 +49,7 @@ def assert_each_due_time_once(messages, step: float):
 
 
 def test_interval_schedule_fires_on_time_repeatedly_and_runs_on_a_worker(
-    app, start_beat, redis_client, queue_name, celery_app, celery_worker
+    app, start_beat, redis_client, queue_name, celery_app, celery_worker, recorder
 ):
     watched = make(app, name="watched", interval_every=1, queue=queue_name)
     worked = make(app, name="worked", interval_every=1, args="[2, 3]")
@@ -60,7 +60,8 @@ def test_interval_schedule_fires_on_time_repeatedly_and_runs_on_a_worker(
     assert_each_due_time_once(messages, 1)
     assert {m["taskdeck_schedule_id"] for m in messages} == {str(watched)}
 
-    # Beat records a run once its message is sent, so the rows follow the messages.
+    # Beat notes each run's origin in Redis in the script that sends it; the recorder folds
+    # those notes into history, so a row with its origin follows each message.
     def recorded():
         with app.app_context():
             found = {r.task_id: r for r in db.session.query(TaskRun).filter_by(origin_ref=str(watched))}

@@ -7,7 +7,9 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def test_create_cron_schedule_preview_enable_and_see_it_fire(page, live_server, start_beat, celery_worker):
+def test_create_cron_schedule_preview_enable_and_see_it_fire(
+    page, live_server, start_beat, celery_worker, recorder
+):
     page.context.add_cookies([{"name": "td_poll_schedules", "value": "2", "url": live_server.url}])
     start_beat()
     page.goto("/schedules/")
