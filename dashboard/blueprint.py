@@ -26,7 +26,7 @@ from .history import views as history_views
 from .i18n import in_english
 from .overview import views as overview_views
 from .portal import views as portal_views
-from .portal.permissions import can, current_identity, load_identity
+from .portal.permissions import can, current_identity, load_identity, refuse_cross_site
 from .queues import views as queues_views
 from .registry import views as registry_views
 from .schedules import api_views as schedules_api
@@ -138,7 +138,7 @@ def attach_hooks(app: Flask, names: list[str]) -> None:
         if name.endswith("_api"):
             # The JSON API is guarded by its Content-Type rule (dashboard/api.py) instead.
             csrf.exempt(app.blueprints[name])
-        app.before_request_funcs.setdefault(name, []).append(load_identity)
+        app.before_request_funcs.setdefault(name, []).extend((load_identity, refuse_cross_site))
         app.after_request_funcs.setdefault(name, []).append(security.add_headers)
         app.template_context_processors.setdefault(name, []).append(page_globals)
         handlers = app.error_handler_spec[name][None]  # nested defaultdicts

@@ -13,6 +13,7 @@ from ..api import BODY, BODY_REFUSED, json_document
 from ..core.errors import DashboardError
 from ..extensions import db
 from ..security import peer_address
+from . import guards
 from .service import (
     AuthSettings,
     Identity,
@@ -32,17 +33,28 @@ def _basic_identity(settings: AuthSettings) -> Identity | None:
     auth = request.authorization
     if auth is None or auth.type != "basic":
         return None
-    user = settings.users.get(auth.username or "")
-    if user is None:
-        return check_basic(settings.users, auth.username or "", auth.password or "")  # a refusal, timed
-    header = request.headers.get("Authorization", "")
-    fingerprint = credentials_fingerprint(current_app.config["SECRET_KEY"], user, header)
-    if session.get("basic_verified") == fingerprint:
-        return Identity(user=user.name, role=user.role)
-    identity = check_basic(settings.users, user.name, auth.password or "")
-    if identity is not None:
+    name = auth.username or ""
+    user = settings.users.get(name)
+    if user is not None:
+        header = request.headers.get("Authorization", "")
+        fingerprint = credentials_fingerprint(current_app.config["SECRET_KEY"], user, header)
+        if session.get("basic_verified") == fingerprint:
+            return Identity(user=user.name, role=user.role)
+    wait = guards.blocked_for(name)
+    if wait:
+        response = make_response(_too_many(wait), 429)
+        response.headers["Retry-After"] = str(wait)
+        abort(response)
+    identity = check_basic(settings.users, name, auth.password or "")  # an unknown name: timed alike
+    if identity is None:
+        guards.count_failure(name)
+    else:
         session["basic_verified"] = fingerprint
     return identity
+
+
+def _too_many(wait: int) -> str:
+    return str(_l("Too many failed sign-ins: try again in %(seconds)s s.", seconds=wait)) + "\n"
 
 
 def _identity_from_request() -> Identity | None:
@@ -79,6 +91,28 @@ def load_identity() -> Response | None:
         abort(403, _l("No dashboard role for this request: sign in through the portal."))
     g.identity = identity
     return None
+
+
+def refuse_cross_site() -> None:
+    """``before_request`` after :func:`load_identity`: a change sent from another site is refused
+    (403) and audited under the view's action, whatever the view (see :mod:`.guards`)."""
+    refused = guards.cross_site_refusal()
+    if not refused:
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    record_audit(
+        db.session,
+        current_identity() or Identity(user="unknown", role=""),
+        getattr(view, "audit_action", None) or request.endpoint or request.path,
+        target=",".join(f"{k}={v}" for k, v in sorted((request.view_args or {}).items())) or None,
+        params={
+            "origin": request.headers.get("Origin"),
+            "sec_fetch_site": request.headers.get("Sec-Fetch-Site"),
+        },
+        result=f"refused {refused}",
+        request_id=g.get("request_id"),
+    )
+    abort(403, _l("A change sent from another site is refused (%(site)s).", site=refused))
 
 
 def current_identity() -> Identity | None:
