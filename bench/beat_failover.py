@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import app_config, migrate  # noqa: E402
-from tests.schedules.conftest import BeatProcess  # noqa: E402
+from tests.schedules.conftest import BeatProcess, make_burst  # noqa: E402
 from tests.support.servers import CeleryWorker, RedisServer, wait_until  # noqa: E402
 
 SCHEDULES = 200
@@ -59,7 +59,6 @@ def main() -> None:
     from dashboard import create_app
     from dashboard.core.beat import beat_status
     from dashboard.extensions import db
-    from dashboard.redis_client import get_celery
     from dashboard.schedules import outbox, service
     from dashboard.schedules.models import Schedule
 
@@ -75,19 +74,7 @@ def main() -> None:
             finally:
                 db.session.remove()
 
-    with app.app_context():
-        for index in range(SCHEDULES):
-            spec = {
-                "name": f"burst-{index}",
-                "task": "tasks.add",
-                "args": f"[{index}, 1]",
-                "kind": "interval",
-                "interval_every": 1,
-                "interval_unit": "seconds",
-                "enable_now": True,
-            }
-            service.create_schedule(db.session, get_celery(), spec, max_payload=65536)
-        db.session.remove()
+    make_burst(app, SCHEDULES)
 
     worker = CeleryWorker(env, work / "worker.log", queues="celery", concurrency=4)
     worker.spawn()

@@ -167,8 +167,7 @@ class DatabaseScheduler(Scheduler):
         from .outbox import pending
 
         while fires := pending(session, self.batch_size):
-            if not self.lock.hold():
-                self._holding = False
+            if not self._renew():
                 return False
             messages = [outgoing_of(fire) for fire in fires]
             pushed = self._send(session, messages)
@@ -267,8 +266,7 @@ class DatabaseScheduler(Scheduler):
         horizon = time.time()
         first = True
         while True:
-            if not first and not self.lock.hold():  # renew between batches: a long tick keeps it
-                self._holding = False
+            if not first and not self._renew():  # renew between batches: a long tick keeps it
                 return
             first = False
             batch = []
@@ -314,9 +312,21 @@ class DatabaseScheduler(Scheduler):
         if pushed is not None:
             names = ", ".join(sorted({m.origin_ref for m in messages})[:5])
             logger.info(
-                "beat: sent %d run(s) (schedules %s%s)", len(messages), names, "…" * (len(messages) > 5)
+                "beat: sent %d run(s) (schedules %s%s; %d already at the broker)",
+                pushed,
+                names,
+                "…" * (len(messages) > 5),
+                len(messages) - pushed,
             )
         return pushed is not None
+
+    def _renew(self) -> bool:
+        """Keep the lock in the middle of a long tick; False (and standing by) when it is lost."""
+        if self.lock.hold():
+            return True
+        logger.warning("beat: lost the lock during a tick; standing by")
+        self._holding = False
+        return False
 
     def _fire_static(self) -> None:
         for entry in list(self.data.values()):

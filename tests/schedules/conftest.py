@@ -75,6 +75,26 @@ def queue_name(declare_queue) -> str:
     return declare_queue(f"sched-test-{uuid.uuid4().hex[:8]}")
 
 
+def make_burst(app, count: int, queue: str | None = None) -> list[int]:
+    """``count`` schedules due every second (beat spends much of each second in a batch)."""
+    from dashboard.redis_client import get_celery
+    from dashboard.schedules import service
+
+    spec = {"task": "tasks.add", "kind": "interval", "interval_every": 1, "interval_unit": "seconds"}
+    with app.app_context():
+        ids = [
+            service.create_schedule(
+                db.session,
+                get_celery(),
+                {**spec, "name": f"burst-{i}", "args": f"[{i}, 1]", "queue": queue or "", "enable_now": True},
+                max_payload=65536,
+            ).id
+            for i in range(count)
+        ]
+        db.session.remove()
+    return ids
+
+
 def sent_messages(redis_client, queue: str) -> list[dict]:
     """Messages waiting in ``queue``, oldest first, as their Celery headers."""
     raw = redis_client.lrange(queue, 0, -1)

@@ -11,9 +11,9 @@ import pytest
 
 from dashboard.core.beat import beat_status
 from dashboard.extensions import db
-from dashboard.redis_client import get_celery
 from dashboard.schedules import outbox, service
 from dashboard.schedules.models import Schedule
+from tests.schedules.conftest import make_burst
 from tests.support.servers import CeleryWorker, wait_until
 
 SCHEDULES = 200
@@ -21,64 +21,22 @@ SUCCEEDED = re.compile(r"Task tasks\.add\[([0-9a-f-]{36})\] succeeded")
 
 
 @pytest.fixture(params=["broker on the dashboard Redis", "broker on another Redis database"])
-def fault_env(request, beat_env, redis_server):
-    """The beat's environment, its broker either the dashboard's Redis (one atomic script) or
+def beat_env(request, beat_env, redis_server):
+    """The beats' environment, their broker either the dashboard's Redis (one atomic script) or
     another database (fence checked before the script, markers in the broker)."""
     if request.param.startswith("broker on another"):
-        broker = f"redis://127.0.0.1:{redis_server.port}/5"
-        beat_env = dict(beat_env, CELERY_BROKER_URL=broker)
+        return dict(beat_env, CELERY_BROKER_URL=f"redis://127.0.0.1:{redis_server.port}/5")
     return beat_env
 
 
 @pytest.fixture
-def beats(fault_env, tmp_path):
-    from tests.schedules.conftest import BeatProcess
-
-    started: list[BeatProcess] = []
-
-    def start() -> BeatProcess:
-        beat = BeatProcess(fault_env, tmp_path / f"beat-{len(started)}.log").start()
-        started.append(beat)
-        return beat
-
-    yield start
-    for beat in started:
-        if beat.process and beat.process.poll() is None:
-            beat.process.send_signal(signal.SIGCONT)
-        beat.stop()
-
-
-@pytest.fixture
-def worker(fault_env, queue_name, tmp_path):
+def worker(beat_env, queue_name, tmp_path):
     """A real worker on the test's queue, on the beat's broker (ready once it says so)."""
-    process = CeleryWorker(fault_env, tmp_path / "worker.log", queues=queue_name, concurrency=4)
+    process = CeleryWorker(beat_env, tmp_path / "worker.log", queues=queue_name, concurrency=4)
     process.spawn()
     wait_until(lambda: process.check_running("worker") or " ready." in process.log(), 60, what="the worker")
     yield process
     process.stop()
-
-
-def make_burst(app, queue: str) -> list[int]:
-    """SCHEDULES schedules due every second: beat spends much of each second in a batch."""
-    with app.app_context():
-        return [
-            service.create_schedule(
-                db.session,
-                get_celery(),
-                {
-                    "name": f"burst-{index}",
-                    "task": "tasks.add",
-                    "args": f"[{index}, 1]",
-                    "kind": "interval",
-                    "interval_every": 1,
-                    "interval_unit": "seconds",
-                    "queue": queue,
-                    "enable_now": True,
-                },
-                max_payload=65536,
-            ).id
-            for index in range(SCHEDULES)
-        ]
 
 
 def outbox_size(app) -> int:
@@ -122,15 +80,15 @@ def stop_firing_and_count(app, beat, worker) -> tuple[Counter, int]:
 
 
 def test_beat_killed_mid_batch_then_taken_over_runs_every_due_run_exactly_once(
-    app, beats, worker, queue_name, redis_client, key_prefix
+    app, start_beat, worker, queue_name, redis_client, key_prefix
 ):
-    make_burst(app, queue_name)
-    first = beats()
+    make_burst(app, SCHEDULES, queue_name)
+    first = start_beat()
     wait_until(lambda: claimed_runs(app) > 0, 60, what="the first batch")
     # Strike while a batch is claimed in SQL and not yet confirmed at the broker.
     wait_until(lambda: outbox_size(app) > 0, 60, interval=0.001, what="a batch in flight")
     first.kill()
-    second = beats()
+    second = start_beat()
     wait_until(
         lambda: (
             (holder := beat_status(redis_client, key_prefix).holder) and holder.endswith(f":{second.pid}")
@@ -145,12 +103,12 @@ def test_beat_killed_mid_batch_then_taken_over_runs_every_due_run_exactly_once(
 
 
 def test_a_paused_beat_resumed_after_a_takeover_sends_nothing(
-    app, beats, worker, queue_name, redis_client, key_prefix
+    app, start_beat, worker, queue_name, redis_client, key_prefix
 ):
-    make_burst(app, queue_name)
-    first = beats()
+    make_burst(app, SCHEDULES, queue_name)
+    first = start_beat()
     wait_until(lambda: claimed_runs(app) > 0, 60, what="the first batch")
-    second = beats()
+    second = start_beat()
     wait_until(lambda: len(beat_status(redis_client, key_prefix).instances) == 2, 30, what="two beats")
     wait_until(lambda: outbox_size(app) > 0, 60, interval=0.001, what="a batch in flight")
     first.process.send_signal(signal.SIGSTOP)
