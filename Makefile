@@ -18,7 +18,7 @@ endif
 export FLOWER_URL ?= http://127.0.0.1:5555
 export FLASK_APP := wsgi:app
 
-.PHONY: run test test-postgres setup migrate browser lint vendor bench clean translations messages
+.PHONY: run test test-postgres setup migrate browser proxy lint vendor bench clean translations messages
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +52,13 @@ browser:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: setup browser
+# The proxy test runs Debian's nginx in front of gunicorn; install it when it is missing (root).
+proxy:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  echo "Installing Debian's nginx for the proxy test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+
+test: setup browser proxy
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The database-facing tests once more, against a throwaway PostgreSQL cluster (Debian's
