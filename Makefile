@@ -58,15 +58,18 @@ proxy:
 	  echo "Installing Debian's nginx for the proxy test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
+# Most tests wait on real services (Redis, workers, beat, chromium), so two pytest-xdist workers
+# (each with its own redis-server, worker and database template) keep both cores busy.
+TEST_WORKERS ?= 2
 test: setup browser proxy
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The database-facing tests once more, against a throwaway PostgreSQL cluster (Debian's
 # postgresql, installed when missing).
 POSTGRES_TESTS ?= tests/foundation/test_migrations.py tests/portal tests/history tests/schedules tests/core/test_hostile_inputs.py
 test-postgres: setup
 	eval "$$(scripts/test-postgres start)"; trap 'scripts/test-postgres stop' EXIT; \
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS) $(POSTGRES_TESTS)
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not browser" $(PYTEST_ARGS) $(POSTGRES_TESTS)
 
 # Style (ruff) and the architecture contracts in pyproject.toml (import-linter).
 lint: setup
