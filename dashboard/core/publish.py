@@ -17,14 +17,23 @@ is sent again under the same task id (at least once), and the docs say so.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 import redis
 from celery import Celery
+from kombu.exceptions import EncodeError
 
 from . import messages, origins, scripts
 from .broker import broker_for, broker_url
 from .dispatch import Outgoing, send_message
+from .errors import DashboardError
+
+log = logging.getLogger(__name__)
+
+# What building a message raises for the message itself (never for a broker that is away: that
+# propagates, and the run stays claimed).
+UNBUILDABLE = (DashboardError, EncodeError, TypeError, ValueError)
 
 MARKER_TTL = 7 * 24 * 3600  # how long a task id is remembered as published
 
@@ -96,8 +105,9 @@ def publish_once(
     still_held,
     same_server: bool,
     origin_entries: list[str] | None = None,
-) -> list[bool]:
-    """Publish each message unless its task id was published before; True where pushed now.
+) -> list[bool | None]:
+    """Publish each message unless its task id was published before; True where pushed now,
+    False where it had been pushed before, None where the message cannot be built (set aside).
 
     ``client`` is the dashboard's Redis (the lock's home); ``still_held()`` re-checks the lock
     when the script cannot (broker elsewhere). Raises :class:`Fenced` when the lock is gone,
@@ -119,12 +129,22 @@ def publish_once(
         keys = [fence.lock_key, fence.fence_key, fence.lock_key, fence.lock_key]
     args: list = ["1" if same_server else "0", fence.owner, str(fence.number), MARKER_TTL, len(outgoing)]
     entries = origin_entries if same_server and origin_entries else [""] * len(outgoing)
-    for message, entry in zip(outgoing, entries, strict=True):
-        prepared = messages.prepare_outgoing(celery_app, message)
+    built: list[int] = []  # the positions of the messages that could be built
+    for position, (message, entry) in enumerate(zip(outgoing, entries, strict=True)):
+        try:
+            prepared = messages.prepare_outgoing(celery_app, message)
+        except UNBUILDABLE:  # a message Celery cannot build: set aside, never retried
+            log.exception("message %s (%s) cannot be built; set aside", message.task_id, message.task)
+            continue
+        built.append(position)
         keys += [prepared.list_key, marker_key(prefix, message.task_id)]
         args += [prepared.body, entry, json.dumps(prepared.events) if prepared.events else ""]
-    target = client if same_server else broker_for(celery_app)
-    result = PUBLISH_ONCE(target, keys=keys, args=args)
-    if result == -1:
-        raise Fenced()
-    return [bool(int(flag)) for flag in result]
+    args[4] = len(built)
+    results: list[bool | None] = [None] * len(outgoing)
+    if built:
+        result = PUBLISH_ONCE(client if same_server else broker_for(celery_app), keys=keys, args=args)
+        if result == -1:
+            raise Fenced()
+        for position, flag in zip(built, result, strict=True):
+            results[position] = bool(int(flag))
+    return results

@@ -73,6 +73,7 @@ class Sender:
             origin_entries=entries,
         )
         if not self.same_server:
-            origins.push(self.client, self.prefix, entries)  # the fold is idempotent
-        confirm(session, [m.task_id for m in messages])
-        return sum(pushed)
+            kept = [entry for entry, flag in zip(entries, pushed, strict=True) if flag is not None]
+            origins.push(self.client, self.prefix, kept)  # the fold is idempotent
+        confirm(session, [m.task_id for m in messages])  # a message that cannot be built is dropped
+        return sum(1 for flag in pushed if flag)
