@@ -18,7 +18,7 @@ endif
 export FLOWER_URL ?= http://127.0.0.1:5555
 export FLASK_APP := wsgi:app
 
-.PHONY: run test test-postgres setup migrate browser proxy lint vendor bench clean translations messages
+.PHONY: run demo test test-postgres setup migrate browser proxy lint vendor bench clean translations messages
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ run: migrate
 	@echo "Redis:     $(REDIS_URL)"
 	@echo "Ctrl-C stops every process."
 	PATH="$(BIN):$$PATH" $(BIN)/honcho start --procfile Procfile $(PROCESSES)
+
+# The demo data set (docs/demo.md), sent to the processes `make run` started, on the same defaults;
+# DEMO_ARGS passes options, e.g. `make demo DEMO_ARGS="--size large"`.
+demo: setup
+	PATH="$(BIN):$$PATH" $(BIN)/flask --app $(FLASK_APP) taskdeck demo $(DEMO_ARGS)
 
 # Browser tests drive Debian's chromium; install it when it is missing (needs root, as in CI).
 browser:

@@ -18,7 +18,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def add_commands(group: AppGroup) -> None:
     """Attach every command to ``group`` (the dashboard blueprint's ``taskdeck`` group)."""
-    for command in (dispatch, record, reconcile, hash_password, prune_audit):
+    for command in (dispatch, record, reconcile, hash_password, prune_audit, demo):
         group.add_command(command)
 
 
@@ -85,3 +85,40 @@ def prune_audit() -> None:
     while deleted := prune(db.session, current_app.config["AUDIT_RETENTION_DAYS"]):
         total += deleted
     click.echo(f"deleted {total} audit rows")
+
+
+@click.command("demo")
+@click.option(
+    "--size", type=click.Choice(["small", "large"]), default="small", show_default=True, help="How much work."
+)
+@click.option(
+    "--hold",
+    type=click.IntRange(min=30),
+    default=300,
+    show_default=True,
+    help="Seconds the unfinished runs (STARTED, PROGRESS, RECEIVED, RETRY) stay unfinished.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for the history at each step that needs it.",
+)
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="At the end, wait until the history shows every run in its state.",
+)
+@with_appcontext
+def demo(size: str, hold: int, timeout: float, wait: bool) -> None:
+    """Fill the running system with the demo data set (docs/demo.md): every state, origin and queue."""
+    from .demo import SIZES, HistoryTimeout, SystemNotReady, fill
+
+    try:
+        summary = fill(SIZES[size], hold=hold, timeout=timeout, wait=wait, echo=click.echo)
+    except (SystemNotReady, HistoryTimeout) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in summary.lines():
+        click.echo(line)
