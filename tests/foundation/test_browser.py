@@ -1,6 +1,7 @@
 """What a person sees in Debian chromium: every page loads cleanly, the theme toggles."""
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +45,7 @@ def test_overview_tiles_poll_in_place(page):
     with page.expect_response(lambda r: "/overview/tiles/redis" in r.url, timeout=15_000) as polled:
         pass
     assert polled.value.status == 200
-    assert page.locator("#tile-redis.status-ok").is_visible()
+    expect(page.locator("#tile-redis.status-ok")).to_be_visible()
 
 
 def test_poll_interval_picker_stops_and_restarts_polling_and_is_remembered(page):
