@@ -45,7 +45,17 @@ def sink_queue(celery_app):
         patch.setitem(celery_app.conf, "task_queues", [Queue(name)])
         patch.setitem(celery_app.conf, "task_default_queue", name)
         patch.setitem(celery_app.conf, "task_routes", {})
+        forget_routing(celery_app)
         yield name
+    forget_routing(celery_app)  # later modules of this worker route by the app's own settings again
+
+
+def forget_routing(celery_app) -> None:
+    """Celery builds its router and queues once: drop them so the settings of now apply."""
+    amqp = celery_app.amqp
+    for cached in ("router", "queues", "default_queue"):
+        amqp.__dict__.pop(cached, None)
+    amqp._rtable = None
 
 
 @pytest.fixture(scope="module")
