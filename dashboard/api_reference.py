@@ -6,6 +6,7 @@ import json
 
 from flask import current_app
 
+from .mount import current
 from .openapi import STATUS_TEXT
 
 
@@ -50,9 +51,9 @@ def reference_rows(document: dict) -> list[dict]:
     """Every operation of ``document`` as the reference page lists it, in the page's language."""
     schemas = document["components"]["schemas"]
     summaries = {
-        endpoint.replace(".", "_"): view.api_operation.summary
+        endpoint.partition(".")[2].replace(".", "_"): view.api_operation.summary
         for endpoint, view in current_app.view_functions.items()
-        if hasattr(view, "api_operation")
+        if hasattr(view, "api_operation") and endpoint.startswith(current().name + ".")
     }
     rows = []
     server = document["servers"][0]["url"]

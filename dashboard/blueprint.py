@@ -1,27 +1,26 @@
 """The whole dashboard as one blueprint, so an existing Flask app can mount it under any prefix.
 
-``create_app`` registers it on a bare Flask app; a host app does the same::
+``create_app`` registers it on a bare Flask app; a host app does the same, once or more::
 
-    host.register_blueprint(dashboard, url_prefix="/ops/celery")
+    host.register_blueprint(dashboard, url_prefix="/ops/celery", config={...})
+    host.register_blueprint(dashboard, url_prefix="/ops/batch", name="taskdeck_batch", config={...})
 
-Registering it attaches the extensions, reads the configuration (the host's own keys win) and
-registers one blueprint per area under the prefix, keeping endpoint names such as
-``overview.index``. Request hooks, error pages and template globals apply to the dashboard's
-routes only, never to the host's.
+Each area is a blueprint nested in it, so endpoints are ``taskdeck.<area>.<view>`` (or
+``<name>.<area>.<view>``). Registering it builds the mount's settings, clients and engine (see
+:mod:`dashboard.mount`); request hooks, CSRF checks, error pages, the locale and the template
+environment apply to the dashboard's routes only, never to the host's.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, jsonify, make_response, render_template, request
+from flask import Blueprint, Flask, jsonify, make_response, request
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import Forbidden, NotFound, RequestEntityTooLarge
 
-from . import errors, health, i18n, metrics, openapi, polling, security
+from . import csrf, errors, health, i18n, metrics, mount, openapi, security, templating
 from .cli import add_commands
-from .display import duration, json_text, printable_after, reltime
 from .errors import is_api_request
-from .extensions import csrf
 from .history import views as history_views
 from .i18n import in_english
 from .overview import views as overview_views
@@ -31,8 +30,9 @@ from .queues import views as queues_views
 from .registry import views as registry_views
 from .schedules import api_views as schedules_api
 from .schedules import views as schedules_views
-from .setup import ROOT, configure
+from .setup import ROOT, mount_on
 from .staging import views as staging_views
+from .templating import render_template
 from .workers import views as workers_views
 
 # The areas' view modules, in the order their blueprints are registered.
@@ -47,6 +47,8 @@ AREAS = (
     workers_views,
     portal_views,
     openapi,  # /api/v1/openapi.json and /api/v1/docs
+    health,  # /healthz and /readyz: headers only, no identity or audit (they answer a hung Redis)
+    metrics,
 )
 
 # (endpoint, label, role needed to see it) in the order the navigation shows them.
@@ -62,42 +64,46 @@ NAVIGATION = (
 )
 
 
+def _blueprints_of(module) -> list[Blueprint]:
+    return [bp for bp in (getattr(module, "bp", None), getattr(module, "api", None)) if bp is not None]
+
+
+AREA_BLUEPRINTS = [bp for module in AREAS for bp in _blueprints_of(module)]
+API_BLUEPRINTS = [bp for bp in AREA_BLUEPRINTS if bp.name.endswith("_api")]
+
+
 class Dashboard(Blueprint):
-    """A blueprint that brings the area blueprints, extensions and configuration with it."""
+    """A blueprint that brings its areas, settings, clients and database with it.
+
+    ``config=`` (a mapping) wins over the environment for this registration; ``name=`` tells two
+    registrations apart. ``standalone=True`` is ``create_app``'s: the app is the dashboard's own.
+    """
 
     def register(self, app: Flask, options: dict) -> None:
-        super().register(app, options)
+        name = options.get("name", self.name)
         prefix = (options.get("url_prefix") or "").rstrip("/")
-        configure(app, options.get("config"))
-        names = [self.name]
-        for module in AREAS:
-            for bp in _blueprints_of(module):
-                app.register_blueprint(bp, url_prefix=prefix + (bp.url_prefix or ""))
-                names.append(bp.name)
-        app.register_blueprint(health.bp, url_prefix=prefix or None)
-        app.register_blueprint(metrics.bp, url_prefix=prefix or None)
-        names.append(metrics.bp.name)
-        attach_hooks(app, names)
-        # Health answers carry the headers too, without the other hooks (no identity, no audit).
-        app.after_request_funcs.setdefault(health.bp.name, []).append(security.add_headers)
-        app.after_request(_headers_outside_any_route(prefix, frozenset(names) | {health.bp.name}))
+        mount_on(
+            app, options.get("config"), name=name, prefix=prefix, standalone=bool(options.get("standalone"))
+        )
+        super().register(app, options)
+        templating.install(app, {"can": can})
+        csrf.exempt_with_host(app, API_BLUEPRINTS)
+        app.after_request(_headers_outside_any_route(prefix, name))
 
 
-def _headers_outside_any_route(prefix: str, names: frozenset[str]):
+def _headers_outside_any_route(prefix: str, name: str):
     """An app-wide hook for the answers no route of ours produced but our address did: the slash
-    redirect (308), 405 and 404 under the prefix. The blueprints' own hooks miss them because
-    URL matching fails before any blueprint is chosen; a host's other addresses are left alone."""
+    redirect (308), 405 and 404 under the prefix. The blueprint's own hooks miss them because URL
+    matching fails before any blueprint is chosen; a host's other addresses are left alone."""
 
     def add_headers(response):
-        if request.blueprint not in names and request.path.startswith(prefix + "/"):
+        if name not in request.blueprints and (
+            request.path == prefix or request.path.startswith(prefix + "/")
+        ):
             return security.add_headers(response)
         return response
 
     return add_headers
-
-
-def _blueprints_of(module) -> list[Blueprint]:
-    return [bp for bp in (getattr(module, "bp", None), getattr(module, "api", None)) if bp is not None]
 
 
 dashboard = Dashboard(
@@ -105,49 +111,47 @@ dashboard = Dashboard(
     __name__,
     static_folder=str(ROOT / "static"),
     static_url_path="/static",
-    template_folder=str(ROOT / "templates"),
     cli_group="taskdeck",
 )
-
-
+for _area in AREA_BLUEPRINTS:
+    dashboard.register_blueprint(_area)
 add_commands(dashboard.cli)
 
 
-def attach_hooks(app: Flask, names: list[str]) -> None:
-    """Identity, security headers, template globals and error pages for the blueprints ``names``.
+def _area_name() -> str:
+    """``history`` for ``taskdeck.history`` and ``taskdeck.history_api``."""
+    return (request.blueprint or "").rpartition(".")[2].removesuffix("_api")
 
-    Hooks keyed by blueprint name run only for the dashboard's own routes, never a host app's.
-    """
-    # Globals (not context) so that imported macros see them too; the names are specific enough
-    # not to disturb a host app's templates.
-    app.jinja_env.globals.update(
-        can=can,
-        asset=security.asset_url,
-        poll_seconds=polling.poll_seconds,
-        poll_attrs=polling.poll_attrs,
-        poll_choices=polling.CHOICES,
-    )
-    # Locale-aware display of numbers and datetimes (machine values stay in ``datetime=``).
-    app.jinja_env.filters.update(number=i18n.number, localtime=i18n.localtime)
-    app.jinja_env.filters["reltime"] = reltime  # <time datetime title=exact>3 minutes ago</time>
-    app.jinja_env.filters["duration"] = duration  # 3 hr 20 min, in the page's language
-    app.jinja_env.filters["json_text"] = json_text  # JSON for reading: plain text, always escaped
-    app.jinja_env.finalize = printable_after(app.jinja_env.finalize)  # a lone surrogate must not fail a page
 
-    for name in names:
-        if name.endswith("_api"):
-            # The JSON API is guarded by its Content-Type rule (dashboard/api.py) instead.
-            csrf.exempt(app.blueprints[name])
-        app.before_request_funcs.setdefault(name, []).extend((load_identity, refuse_cross_site))
-        app.after_request_funcs.setdefault(name, []).append(security.add_headers)
-        app.template_context_processors.setdefault(name, []).append(page_globals)
-        handlers = app.error_handler_spec[name][None]  # nested defaultdicts
-        handlers[errors.DashboardError] = errors.dashboard_error
-        handlers[Forbidden] = http_error_page
-        handlers[NotFound] = http_error_page
-        handlers[RequestEntityTooLarge] = http_error_page  # MAX_CONTENT_LENGTH, before the body is read
-        for unreachable in errors.REDIS_UNREACHABLE:  # Redis, broker or result backend down or hung
-            handlers[unreachable] = errors.redis_down
+@dashboard.url_value_preprocessor
+def enter_mount(_endpoint, _values) -> None:
+    """First for every route of a mount (before an area's own preprocessors, which may raise the
+    body limit, and before any hook): its body limit, language and time zone."""
+    config = mount.settings()
+    request.max_content_length = config["MAX_CONTENT_LENGTH"]
+    i18n.enter_request(str(config.get("BABEL_DEFAULT_TIMEZONE") or "UTC"))
+
+
+@dashboard.before_request
+def guard():
+    """Who is asking, a change from another site, the CSRF token (not on /healthz and /readyz)."""
+    if _area_name() == health.bp.name:
+        return None
+    refused = load_identity()
+    if refused is not None:
+        return refused
+    refuse_cross_site()
+    if not is_api_request() and mount.settings().get("WTF_CSRF_ENABLED", True):
+        csrf.protect()
+    return None
+
+
+dashboard.after_request(security.add_headers)
+
+
+@dashboard.context_processor
+def _page_context() -> dict:
+    return page_globals()
 
 
 def page_globals() -> dict:
@@ -155,8 +159,9 @@ def page_globals() -> dict:
     return {
         "navigation": [n for n in NAVIGATION if can(n[2])],
         "identity": current_identity(),
-        "auth_mode": current_app.config["AUTH_MODE"],
-        "flower_url": current_app.config["FLOWER_URL"],
+        "auth_mode": mount.settings()["AUTH_MODE"],
+        "flower_url": mount.settings()["FLOWER_URL"],
+        "current_area": _area_name(),
         "embed": security.embed_mode(),
         "languages": i18n.LANGUAGES,
         "current_language": i18n.language_code(get_locale()),
@@ -189,3 +194,19 @@ def http_error_page(exc):
         response = make_response(page)
     response.status_code = exc.code
     return security.add_headers(response)
+
+
+def _register_error_pages() -> None:
+    handlers = {
+        errors.DashboardError: errors.dashboard_error,
+        Forbidden: http_error_page,
+        NotFound: http_error_page,
+        RequestEntityTooLarge: http_error_page,  # MAX_CONTENT_LENGTH, before the body is read
+    }
+    for unreachable in errors.REDIS_UNREACHABLE:  # Redis, broker or result backend down or hung
+        handlers[unreachable] = errors.redis_down
+    for exc, handler in handlers.items():
+        dashboard.register_error_handler(exc, handler)
+
+
+_register_error_pages()

@@ -13,12 +13,14 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from .mount import settings
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def add_commands(group: AppGroup) -> None:
     """Attach every command to ``group`` (the dashboard blueprint's ``taskdeck`` group)."""
-    for command in (dispatch, record, reconcile, hash_password, prune_audit, demo):
+    for command in (migrate, dispatch, record, reconcile, hash_password, prune_audit, demo):
         group.add_command(command)
 
 
@@ -28,6 +30,31 @@ def _stop_on_signals() -> list[bool]:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.append(True))
     return stopping
+
+
+@click.command("migrate")
+@click.option("--mount", "mount_name", default=None, help="Which mount's database (default: the first).")
+@click.option("--revision", default="heads", show_default=True)
+@with_appcontext
+def migrate(mount_name: str | None, revision: str) -> None:
+    """Bring the dashboard's tables up to date in a mount's own database (a host app's too)."""
+    from alembic import command
+    from alembic.config import Config
+    from flask import g
+
+    from .mount import mounts
+    from .setup import ROOT
+
+    known = mounts()
+    name = mount_name or next(iter(known))
+    if name not in known:
+        raise click.BadParameter(f"not a mount of this app: {', '.join(known)}", param_hint="--mount")
+    g.taskdeck_mount = name
+    directory = ROOT / "migrations"
+    alembic_config = Config(str(directory / "alembic.ini"))
+    alembic_config.set_main_option("script_location", str(directory))
+    command.upgrade(alembic_config, revision)
+    click.echo(f"{name}: migrated to {revision}")
 
 
 @click.command("dispatch")
@@ -82,7 +109,7 @@ def prune_audit() -> None:
     from .portal.service import prune_audit as prune
 
     total = 0
-    while deleted := prune(db.session, current_app.config["AUDIT_RETENTION_DAYS"]):
+    while deleted := prune(db.session, settings()["AUDIT_RETENTION_DAYS"]):
         total += deleted
     click.echo(f"deleted {total} audit rows")
 

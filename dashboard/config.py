@@ -81,7 +81,7 @@ def _instance_secret_key(instance_path: Path) -> str:
     return key
 
 
-def load(instance_path: Path, environ: dict[str, str] | None = None) -> dict[str, object]:
+def load(environ: dict[str, str] | None = None) -> dict[str, object]:
     """Build the configuration mapping from environment variables."""
     environ = os.environ if environ is None else environ
     config: dict[str, object] = {}
@@ -91,22 +91,24 @@ def load(instance_path: Path, environ: dict[str, str] | None = None) -> dict[str
     return config
 
 
-def finish(config, instance_path: Path) -> None:
-    """Fill values derived from others, after overrides have been applied."""
+def finish(config, instance_path: Path, *, database_name: str = "taskdeck", standalone: bool = True) -> None:
+    """Fill values derived from others, after overrides have been applied.
+
+    The default database is ``instance/<mount name>.db`` (``taskdeck.db`` for the first mount), so
+    two mounts in one host never share tables by accident. ``SECRET_KEY`` is the standalone app's
+    only: a host's own applies to its mounts.
+    """
     instance_path.mkdir(parents=True, exist_ok=True)
-    if not config.get("SECRET_KEY"):
+    if standalone and not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _instance_secret_key(instance_path)
     if not config.get("DATABASE_URL"):
-        config["DATABASE_URL"] = f"sqlite:///{instance_path / 'taskdeck.db'}"
-    config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
-    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(str(config["DATABASE_URL"])))
-    # A dashboard tab stays open for hours: the CSRF token must not expire under it.
-    config.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    config.setdefault("WTF_CSRF_HEADERS", ["X-CSRFToken"])
+        config["DATABASE_URL"] = f"sqlite:///{instance_path / f'{database_name}.db'}"
+    # A dashboard tab stays open for hours: the CSRF token must not expire under it (the forms'
+    # and the route check's lifetime, dashboard/csrf.py).
     # Flask answers 413 before reading a larger body. A form url-encodes its JSON fields (up to
     # three bytes per byte of arguments) and carries other fields: 4 x the payload limit, plus
     # 64 KiB. A schedules import holds many schedules: its two routes allow 16 x instead (see
-    # schedules/api_views.py). A host's (or an explicit) MAX_CONTENT_LENGTH wins over both.
+    # schedules/api_views.py). An explicit MAX_CONTENT_LENGTH wins over both.
     payload = int(config["MAX_PAYLOAD_BYTES"])
     if config.get("MAX_CONTENT_LENGTH") is None:
         config["MAX_CONTENT_LENGTH"] = 4 * payload + HEADROOM
@@ -127,10 +129,3 @@ def validate(config) -> None:
     parse_networks(config["AUTH_TRUSTED_PROXIES"])
     if config["AUTH_DEFAULT_ROLE"] not in ("", "viewer", "operator", "admin"):
         raise ValueError("AUTH_DEFAULT_ROLE must be empty, viewer, operator or admin")
-
-
-def engine_options(database_url: str) -> dict[str, object]:
-    """Engine options; SQLite gets a busy timeout (WAL is switched on per connection)."""
-    if database_url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 15}}
-    return {"pool_pre_ping": True}

@@ -89,18 +89,3 @@ def printable(value: object) -> object:
         fixed = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
         return Markup(fixed) if isinstance(value, Markup) else fixed  # noqa: S704 - was markup already
     return value
-
-
-printable.taskdeck_printable = True  # type: ignore[attr-defined]
-
-
-def printable_after(previous):
-    """``printable`` as a Jinja ``finalize`` that keeps a host app's own one (run first)."""
-    if previous is None or getattr(previous, "taskdeck_printable", False):
-        return previous or printable
-
-    def finalize(value: object) -> object:
-        return printable(previous(value))
-
-    finalize.taskdeck_printable = True
-    return finalize

@@ -7,11 +7,12 @@ from urllib.parse import quote, urlencode
 
 import redis
 from celery.exceptions import BackendGetMetaError
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, jsonify, request
 from kombu.exceptions import OperationalError
 
 from .core.errors import DashboardError
 from .rendering import wants_fragment
+from .templating import render_template
 
 # What a page sees when Redis (the dashboard's, the broker or the result backend) is down or hung:
 # redis-py's own errors, kombu's wrapper of them (a publish, an inspect, a connection), the socket

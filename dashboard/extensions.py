@@ -1,31 +1,37 @@
-"""Flask extensions, created unbound and attached in ``create_app``."""
-
-import sqlite3
+"""Flask extensions, created unbound; each mount of the dashboard brings its own engine."""
 
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+
+from . import mount
 
 
 class Base(DeclarativeBase):
-    pass
+    __bind_key__ = mount.BIND_KEY  # every table of the dashboard is on its own bind
 
 
-db = SQLAlchemy(model_class=Base)
+class MountedSQLAlchemy(SQLAlchemy):
+    """Flask-SQLAlchemy whose engines are the current mount's (see :mod:`dashboard.mount`).
+
+    It is never ``init_app``-ed on an app, so a host app keeps its own Flask-SQLAlchemy instance,
+    its ``SQLALCHEMY_*`` settings and its engines; the session is still scoped to the app context
+    and removed at its end (:func:`attach`).
+    """
+
+    @property
+    def engines(self):
+        return mount.current().engines
+
+
+db = MountedSQLAlchemy(model_class=Base)
 migrate = Migrate()
-csrf = CSRFProtect()
-babel = Babel()
+babel = Babel(configure_jinja=False)  # the dashboard renders with its own Jinja environment
 
 
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """SQLite: WAL so readers never block the writer, and wait for locks instead of failing."""
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=15000")
-        cursor.close()
+def attach(app) -> None:
+    """Once per app: end the dashboard's session with each app context."""
+    if not app.extensions.get("taskdeck_session"):
+        app.teardown_appcontext(db._teardown_session)
+        app.extensions["taskdeck_session"] = True

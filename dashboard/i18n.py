@@ -6,9 +6,13 @@ the ``X-Taskdeck-Language`` header (a portal's proxy), the session, then ``Accep
 
 from __future__ import annotations
 
-from babel import support
+from pathlib import Path
+
+import flask_babel
+from babel import Locale, support
 from flask import has_request_context, request, session
 from flask_babel import Babel, Domain, force_locale, get_locale
+from pytz import timezone
 
 LANGUAGES = {"en": "English", "zh_CN": "简体中文"}
 HEADER = "X-Taskdeck-Language"
@@ -111,9 +115,26 @@ class CatalogueDomain(Domain):
         return self.cache[key]
 
 
+TRANSLATIONS = str(Path(__file__).resolve().parent.parent / "translations")
+DOMAIN = CatalogueDomain(translation_directories=[TRANSLATIONS])
+
+
 def install(babel: Babel) -> None:
-    """Use :class:`CatalogueDomain` as the app's default message domain."""
-    babel.domain_instance = CatalogueDomain()
+    """Use :class:`CatalogueDomain` as the default message domain of a Babel the dashboard set up."""
+    babel.domain_instance = DOMAIN
+
+
+def enter_request(time_zone: str) -> None:
+    """``before_request`` of the dashboard's routes: its catalogue, its language choice and the
+    operator's time zone for this request, whatever Flask-Babel (and locale selector) a host has.
+
+    Flask-Babel keeps them per request (``g``); a host's own routes never see these.
+    """
+    DOMAIN.as_default()
+    context = flask_babel._get_current_context()  # Flask-Babel's per-request cache (flask_babel 4)
+    context.babel_locale = Locale.parse(select_locale())
+    context.babel_tzinfo = timezone(time_zone)
+    context.__dict__.pop("babel_translations", None)
 
 
 def language_code(locale) -> str:

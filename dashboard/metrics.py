@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import redis
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
@@ -24,6 +24,7 @@ from .core.inspect import inspect_cached
 from .core.runs import TaskRun
 from .extensions import db
 from .history import keys as history_keys
+from .mount import settings
 from .queues import service as queues
 from .redis_client import get_broker, get_celery, get_redis
 from .staging import service as staging
@@ -147,7 +148,7 @@ class DashboardCollector:
 @bp.get("/metrics")
 def metrics() -> Response:
     registry = CollectorRegistry(auto_describe=False)
-    config = current_app.config
+    config = settings()
     try:
         broker = get_broker()
     except DashboardError:

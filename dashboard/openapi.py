@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Annotated, Any
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, has_request_context, jsonify, request
 from flask_babel import lazy_gettext as _l
 from pydantic import BaseModel, RootModel, ValidationError, WithJsonSchema
 
@@ -23,6 +23,8 @@ from .api import MUTATING, api_blueprint, json_body
 from .core.errors import Unprocessable
 from .core.json_text import decode_json
 from .i18n import in_english
+from .mount import current, first, settings
+from .templating import render_template
 
 ROLES = ("viewer", "operator", "admin")
 _PARAM = re.compile(r"<(?:(?P<converter>[a-zA-Z_]\w*)(?:\((?P<args>.*?)\))?:)?(?P<name>[a-zA-Z_]\w*)>")
@@ -159,12 +161,19 @@ def role_of(view) -> str:
     return role
 
 
+def _local(endpoint: str) -> str:
+    """``registry_api.run`` for ``taskdeck.registry_api.run``: the same in every mount."""
+    return endpoint.partition(".")[2]
+
+
 def api_rules(app: Flask, api_root: str) -> list:
-    """The URL rules of the API mounted at ``api_root`` (e.g. ``/ops/celery/api/v1``)."""
+    """The URL rules of the current mount's API, mounted at ``api_root`` (``/ops/celery/api/v1``)."""
     rules = []
+    mount_name = current().name if has_request_context() else first(app).name
     for rule in app.url_map.iter_rules():
         blueprint = rule.endpoint.rpartition(".")[0]
-        if blueprint.endswith("_api") and rule.rule.startswith(api_root + "/"):
+        ours = rule.endpoint.startswith(mount_name + ".")
+        if ours and blueprint.endswith("_api") and rule.rule.startswith(api_root + "/"):
             rules.append(rule)
     return sorted(rules, key=lambda r: r.rule)
 
@@ -231,11 +240,11 @@ def _error_codes(method: str, operation: Operation, has_path: bool, mode: str) -
 def _operation_object(app: Flask, rule, method: str, components: _Components) -> dict:
     view = app.view_functions[rule.endpoint]
     operation: Operation = view.api_operation
-    mode = app.config["AUTH_MODE"]
+    mode = settings()["AUTH_MODE"]
     path, path_params = _path_parameters(rule.rule)
     role = role_of(view)
     body = {
-        "operationId": rule.endpoint.replace(".", "_")
+        "operationId": _local(rule.endpoint).replace(".", "_")
         + (f"_{method.lower()}" if len(_methods(rule)) > 1 else ""),
         "summary": in_english(operation.summary),
         "tags": [operation.tag],
@@ -283,7 +292,7 @@ def build_document(app: Flask, api_root: str, server_url: str) -> dict:
         for method in _methods(rule):
             path, operation = _operation_object(app, rule, method, components)
             paths.setdefault(path[len(api_root) :], {})[method.lower()] = operation
-    config = app.config
+    config = settings()
     return {
         "openapi": "3.1.0",
         "info": {

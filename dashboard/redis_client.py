@@ -7,25 +7,25 @@ from __future__ import annotations
 
 import redis
 from celery import Celery
-from flask import current_app
 
 from .core.broker import broker_for, broker_master, same_server
 from .core.inspect import inspect_limits as limits_from_config
+from .mount import current, settings
 
 
 def get_redis() -> redis.Redis:
     """The app's Redis client (inside an app context)."""
-    return current_app.extensions["taskdeck_redis"]
+    return current().redis
 
 
 def get_celery() -> Celery:
     """The managed Celery app (inside an app context)."""
-    return current_app.extensions["taskdeck_celery"]
+    return current().celery
 
 
 def get_broker() -> redis.Redis:
     """The managed app's Redis broker (the dashboard's own client when they are the same server)."""
-    config = current_app.config
+    config = settings()
     if config["CELERY_BROKER_URL"] == config["REDIS_URL"]:
         return get_redis()
     return broker_for(get_celery(), config["REDIS_SENTINEL_MASTER"])
@@ -33,7 +33,7 @@ def get_broker() -> redis.Redis:
 
 def broker_on_dashboard_redis() -> bool:
     """True when the managed app's broker is the dashboard's own Redis server and database."""
-    config = current_app.config
+    config = settings()
     master = config["REDIS_SENTINEL_MASTER"]
     broker_master_name = broker_master(get_celery(), master)
     return same_server(config["REDIS_URL"], config["CELERY_BROKER_URL"], master, broker_master_name)
@@ -41,4 +41,4 @@ def broker_on_dashboard_redis() -> bool:
 
 def inspect_limits() -> dict[str, float]:
     """``timeout``, ``max_age`` and ``alive_within`` of the shared inspect cache, as callers pass them."""
-    return limits_from_config(current_app.config)
+    return limits_from_config(settings())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, make_response, render_template, request
+from flask import Response, make_response, request
+
+from .templating import render_template
 
 
 def wants_fragment() -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request, session, url_for
+from flask import Flask, Response, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .mount import settings, url_for
 
 
 def install_proxy_fix(app: Flask) -> None:
@@ -20,7 +22,7 @@ def peer_address() -> str | None:
 
 
 def content_security_policy() -> str:
-    ancestors = current_app.config["FRAME_ANCESTORS"]
+    ancestors = settings()["FRAME_ANCESTORS"]
     return "; ".join(
         (
             "default-src 'self'",
@@ -50,9 +52,9 @@ def embed_mode() -> bool:
     flag = request.args.get("embed")
     if flag in ("1", "0"):
         session["embed"] = flag == "1"
-    return bool(current_app.config.get("EMBED")) or bool(session.get("embed"))
+    return bool(settings().get("EMBED")) or bool(session.get("embed"))
 
 
 def asset_url(filename: str) -> str:
     """URL of a file under ``static/``, wherever the dashboard is mounted."""
-    return url_for("taskdeck.static", filename=filename)
+    return url_for("static", filename=filename)

@@ -126,15 +126,25 @@ def migrated_database(tmp_path_factory, redis_server) -> str:
     admin.dispose()
 
 
-@pytest.fixture
-def database_url(tmp_path, migrated_database) -> str:
-    """A migrated database of this test's own: an SQLite file, or a PostgreSQL database."""
+def _migrated_copy(migrated_database: str, path: Path):
+    """A copy of the migrated template: the SQLite file ``path``, or a PostgreSQL database."""
     if not POSTGRES_ADMIN_URL:
-        path = tmp_path / "taskdeck.db"
         shutil.copyfile(migrated_database, path)
         yield f"sqlite:///{path}"
         return
     yield from _postgres_database(template=migrated_database)
+
+
+@pytest.fixture
+def database_url(tmp_path, migrated_database) -> str:
+    """A migrated database of this test's own: an SQLite file, or a PostgreSQL database."""
+    yield from _migrated_copy(migrated_database, tmp_path / "taskdeck.db")
+
+
+@pytest.fixture
+def other_database_url(tmp_path, migrated_database) -> str:
+    """A second migrated database of this test's own (a host app's second mount)."""
+    yield from _migrated_copy(migrated_database, tmp_path / "other.db")
 
 
 @pytest.fixture

@@ -14,11 +14,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import current_app
-
 from ..core.broker import layout_for, waiting
 from ..core.runs import STATES
 from ..extensions import db
+from ..mount import settings
 from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis
 from . import dataset
 from .dataset import BACKFILL, PENDING, RECEIVED_OR_PENDING, REPORTS
@@ -89,7 +88,7 @@ def fill(
     runs, HistoryTimeout when the history did not show a step's runs within ``timeout`` seconds.
     ``hold`` is how long the runs left unfinished (STARTED, PROGRESS, RECEIVED, RETRY) stay so.
     """
-    config = current_app.config
+    config = settings()
     celery_app, client = get_celery(), get_redis()
     system = check_system(celery_app, client, config["TASKDECK_KEY_PREFIX"], config["INSPECT_TIMEOUT"])
     default = celery_app.conf.task_default_queue or "celery"

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 import redis
 from flask import Flask
 
-from .. import heartbeat
+from .. import heartbeat, mount
 from ..core import origins
 from ..core.text import safe_field, safe_text
 from ..extensions import db
@@ -109,7 +109,7 @@ class Recorder:
     """Batches events into the history table; also polls progress, reconciles and prunes."""
 
     def __init__(self, app: Flask):
-        config = app.config
+        config = mount.first(app).config
         self.app = app
         self.prefix = config["TASKDECK_KEY_PREFIX"]
         self.batch_size = int(config.get("HISTORY_BATCH_SIZE", 1000))
@@ -128,9 +128,7 @@ class Recorder:
         self.origin_batch = store.ORIGIN_BATCH
         self.set_aside: dict[str, None] = {}  # ids skipped here: reconciliation leaves them be
         self.owner = heartbeat.instance_id()
-        self.lock = keys.recorder_leader(
-            app.extensions["taskdeck_redis"], self.prefix, self.owner, LOCK_TTL_SECONDS
-        )
+        self.lock = keys.recorder_leader(mount.first(app).redis, self.prefix, self.owner, LOCK_TTL_SECONDS)
         self._due: dict[str, float] = {}
 
     # -- the batching path (also driven directly by the benchmark and the tests)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, make_response, redirect, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
 from ..core.errors import DashboardError, Unprocessable
 from ..extensions import db
+from ..mount import url_for
 from ..openapi import api_operation
 from ..portal.permissions import mutation
 from ..redis_client import get_celery
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
+from ..templating import render_template
 from . import actions, schemas, service
 from .charts import WINDOWS, build_charts
 from .merge import FINAL

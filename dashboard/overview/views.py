@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import redis
-from flask import Blueprint, abort, current_app
+from flask import Blueprint, abort
 
 from ..core.errors import DashboardError
 from ..extensions import db
 from ..history.charts import build_charts
+from ..mount import settings
 from ..redis_client import get_broker, get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment
 from . import service
@@ -31,7 +32,7 @@ _NEEDS_REDIS = ("beat", "dispatcher", "recorder", "queues", "staged")
 
 
 def _check(name: str, redis_ok: bool | None = None) -> service.Check | None:
-    config = current_app.config
+    config = settings()
     prefix = config["TASKDECK_KEY_PREFIX"]
     if name == "redis":
         return service.check_redis(get_redis())

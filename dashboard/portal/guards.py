@@ -17,9 +17,10 @@ import hashlib
 import logging
 
 import redis
-from flask import current_app, request
+from flask import request
 
 from ..core import scripts
+from ..mount import current, settings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def trusted_origins() -> frozenset[str]:
-    raw = current_app.config.get("TRUSTED_ORIGINS") or ""
+    raw = settings().get("TRUSTED_ORIGINS") or ""
     return frozenset(part.strip().rstrip("/").lower() for part in raw.split(",") if part.strip())
 
 
@@ -64,19 +65,19 @@ return 1
 
 
 def _keys(name: str) -> list[str]:
-    prefix = current_app.config["TASKDECK_KEY_PREFIX"]
+    prefix = settings()["TASKDECK_KEY_PREFIX"]
     user = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     address = request.remote_addr or "unknown"
     return [f"{prefix}auth:failures:user:{user}", f"{prefix}auth:failures:addr:{address}"]
 
 
 def _client() -> redis.Redis:
-    return current_app.extensions["taskdeck_redis"]
+    return current().redis
 
 
 def blocked_for(name: str) -> int:
     """Seconds until ``name`` (or this address) may try again; 0 when it may now."""
-    limit = int(current_app.config["AUTH_BASIC_MAX_FAILURES"])
+    limit = int(settings()["AUTH_BASIC_MAX_FAILURES"])
     if limit <= 0:
         return 0
     keys = _keys(name)
@@ -96,9 +97,9 @@ def blocked_for(name: str) -> int:
 
 
 def count_failure(name: str) -> None:
-    if int(current_app.config["AUTH_BASIC_MAX_FAILURES"]) <= 0:
+    if int(settings()["AUTH_BASIC_MAX_FAILURES"]) <= 0:
         return
-    window_ms = int(float(current_app.config["AUTH_BASIC_FAILURE_WINDOW"]) * 1000)
+    window_ms = int(float(settings()["AUTH_BASIC_FAILURE_WINDOW"]) * 1000)
     try:
         FAIL(_client(), keys=_keys(name), args=[max(window_ms, 1000)])
     except redis.exceptions.RedisError as exc:

@@ -12,6 +12,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ..api import BODY, BODY_REFUSED, json_document
 from ..core.errors import DashboardError
 from ..extensions import db
+from ..mount import current
+from ..mount import settings as mount_settings
 from ..security import peer_address
 from . import guards
 from .service import (
@@ -37,7 +39,7 @@ def _basic_identity(settings: AuthSettings) -> Identity | None:
     user = settings.users.get(name)
     if user is not None:
         header = request.headers.get("Authorization", "")
-        fingerprint = credentials_fingerprint(current_app.config["SECRET_KEY"], user, header)
+        fingerprint = credentials_fingerprint(current_app.secret_key, user, header)
         if session.get("basic_verified") == fingerprint:
             return Identity(user=user.name, role=user.role)
     wait = guards.blocked_for(name)
@@ -58,11 +60,11 @@ def _too_many(wait: int) -> str:
 
 
 def _identity_from_request() -> Identity | None:
-    config = current_app.config
+    config = mount_settings()
     mode = config["AUTH_MODE"]
     if mode == "none":
         return ANONYMOUS_ADMIN
-    settings: AuthSettings = current_app.extensions["taskdeck_auth"]
+    settings: AuthSettings = current().auth
     if mode == "basic":
         return _basic_identity(settings)
     # header: believe the portal's proxy only when the connection really comes from it.
@@ -84,7 +86,7 @@ def load_identity() -> Response | None:
     identity = _identity_from_request()
     if identity is None:
         g.identity = None
-        if current_app.config["AUTH_MODE"] == "basic":
+        if mount_settings()["AUTH_MODE"] == "basic":
             response = make_response("Sign in to use Taskdeck.\n", 401)
             response.headers["WWW-Authenticate"] = 'Basic realm="Taskdeck", charset="UTF-8"'
             return response
@@ -184,7 +186,7 @@ def mutation(role: str, action: str):
                     result=result,
                     request_id=g.get("request_id"),
                 )
-                maybe_prune_audit(db.session, current_app.config["AUDIT_RETENTION_DAYS"])
+                maybe_prune_audit(db.session, mount_settings()["AUDIT_RETENTION_DAYS"])
 
             if not identity.can(role):
                 audit("forbidden")

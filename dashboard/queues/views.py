@@ -5,18 +5,7 @@ from __future__ import annotations
 import time
 
 import redis
-from flask import (
-    Blueprint,
-    current_app,
-    flash,
-    get_flashed_messages,
-    jsonify,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, flash, get_flashed_messages, jsonify, make_response, redirect, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -25,10 +14,12 @@ from ..api import api_blueprint
 from ..core.broker import BrokerLayout, layout_for
 from ..core.errors import DashboardError
 from ..extensions import db
+from ..mount import settings, url_for
 from ..openapi import api_operation
 from ..portal.permissions import current_identity, mutation, requires_role
 from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
+from ..templating import render_template
 from . import actions, schemas, service
 
 bp = Blueprint("queues", __name__, url_prefix="/queues")
@@ -46,7 +37,7 @@ def layout() -> BrokerLayout:
 
 def _inspect(*methods: str) -> dict[str, dict[str, list]]:
     """Inspect replies from the shared cache: a fresh answer costs no inspect timeout."""
-    config = current_app.config
+    config = settings()
     return service.inspect_workers(
         get_redis(),
         config["TASKDECK_KEY_PREFIX"],
@@ -173,7 +164,7 @@ def delete_message(name: str, task_id: str):
 
 
 def _move_to_staging(name: str, task_id: str):
-    config = current_app.config
+    config = settings()
     return actions.move_to_staging(
         broker(),
         layout(),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import Field, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from ..core.bounds import InvalidRunOption
+from ..csrf import DashboardForm
 from .catalogue import TaskInfo
 
 PARAM_PREFIX = "p__"
@@ -27,7 +27,7 @@ MODE_CHOICES = [
 ]
 
 
-class RunForm(FlaskForm):
+class RunForm(DashboardForm):
     """Options shared by every task; parameter fields are added by ``run_form_class``."""
 
     mode = RadioField(_l("Arguments"), choices=MODE_CHOICES, default="fields")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, make_response, render_template, request, url_for
+from flask import Blueprint, jsonify, make_response, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -10,10 +10,12 @@ from ..api import api_blueprint, json_body
 from ..core import broker
 from ..core.errors import DashboardError
 from ..extensions import db
+from ..mount import settings, url_for
 from ..openapi import api_operation
 from ..portal.permissions import current_identity, mutation
 from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
+from ..templating import render_template
 from ..timeutil import utcnow
 from . import catalogue, schemas, service
 from .forms import build_run_form
@@ -26,7 +28,7 @@ ZONE_COOKIE = "td_tz"
 
 def _report() -> catalogue.WorkerReport:
     """What workers report, from the shared inspect cache (fresh answers cost no wait)."""
-    config = current_app.config
+    config = settings()
     return catalogue.inspect_workers(
         get_redis(),
         config["TASKDECK_KEY_PREFIX"],
@@ -62,7 +64,7 @@ def index():
         report=report,
         search=search,
         include_internal=include_internal,
-        inspect_timeout=current_app.config["INSPECT_TIMEOUT"],
+        inspect_timeout=settings()["INSPECT_TIMEOUT"],
     )
 
 
@@ -92,7 +94,7 @@ def _task_page(
         "submitted": submitted,
         "run": run,
         "run_state": service.RunState.from_backend(celery_app, sent) if sent else None,
-        "flower_url": current_app.config.get("FLOWER_URL"),
+        "flower_url": settings().get("FLOWER_URL"),
     }
     if request.method == "POST" and wants_fragment():
         response = make_response(render_template("registry/_run_panel.html", **context), status)
@@ -132,7 +134,7 @@ def run(name: str):
         run_request = service.parse_run_request(
             form.run_data(),
             celery_app,
-            max_payload_bytes=current_app.config["MAX_PAYLOAD_BYTES"],
+            max_payload_bytes=settings()["MAX_PAYLOAD_BYTES"],
             now=utcnow(),
             worker_queues=report.queue_names(),
         )
@@ -147,7 +149,7 @@ def run(name: str):
 
 def _submit(run_request: service.RunRequest, submission: object, note: object) -> service.Submission:
     """Send, stage or auto-submit a validated run (see ``service.submit_run``)."""
-    config = current_app.config
+    config = settings()
     if not isinstance(note, str | type(None)):
         raise service.InvalidRunOption(_l("note must be text"), field="note")
     same_server = broker_on_dashboard_redis()
@@ -217,7 +219,7 @@ def api_run(name: str):
     celery_app = get_celery()
     data = dict(json_body())
     data["task"] = name
-    config = current_app.config
+    config = settings()
     submission = service.check_submission(data.get("submission"))
     run_request = service.parse_run_request(
         data,

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from flask import (
-    current_app,
-    jsonify,
-    request,
-    url_for,
-)
+from flask import jsonify, request
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
@@ -16,6 +11,7 @@ from ..core.beat import beat_status
 from ..core.bounds import whole_number
 from ..core.errors import DashboardError
 from ..extensions import db
+from ..mount import settings, url_for
 from ..openapi import api_operation
 from ..portal.permissions import mutation
 from ..redis_client import get_celery, get_redis
@@ -169,4 +165,4 @@ def api_import():
     _l("Who runs beat, and when it last ticked"), tag="schedules", responses={200: schemas.BeatOut}
 )
 def api_beat():
-    return jsonify(beat_status(get_redis(), current_app.config["TASKDECK_KEY_PREFIX"]).to_json())
+    return jsonify(beat_status(get_redis(), settings()["TASKDECK_KEY_PREFIX"]).to_json())

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from ..csrf import DashboardForm
 from .service import EDITABLE
 
 
-class ScheduleForm(FlaskForm):
+class ScheduleForm(DashboardForm):
     name = StringField(_l("Name"))
     task = StringField(_l("Task"))
     kind = RadioField(

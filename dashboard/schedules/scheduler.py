@@ -24,7 +24,7 @@ from datetime import datetime
 
 from celery.beat import Scheduler
 
-from .. import heartbeat
+from .. import heartbeat, mount
 from ..timeutil import utcnow
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class DatabaseScheduler(Scheduler):
         self.prefix = config["TASKDECK_KEY_PREFIX"]
         self.grace = float(config.get("SCHEDULE_MISSED_GRACE", 300.0))
         ttl = config.get("SCHEDULE_LOCK_TTL") or max(5.0 * float(self.max_interval), 5.0)
-        self.redis = self._flask.extensions["taskdeck_redis"]
+        self.redis = mount.first(self._flask).redis
         self.instance = heartbeat.instance_id()
         self.lock = beat_lock(self.redis, self.prefix, self.instance, float(ttl))
         self.heartbeat_ttl = float(ttl)

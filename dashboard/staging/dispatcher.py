@@ -20,7 +20,7 @@ import time
 
 from flask import Flask
 
-from .. import heartbeat
+from .. import heartbeat, mount
 from ..redis_client import broker_on_dashboard_redis, get_celery, get_redis
 from . import service
 
@@ -49,7 +49,7 @@ class Dispatcher:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         with self.app.app_context():
-            client, prefix = get_redis(), self.app.config["TASKDECK_KEY_PREFIX"]
+            client, prefix = get_redis(), mount.first(self.app).config["TASKDECK_KEY_PREFIX"]
             same_server = broker_on_dashboard_redis()
             if not same_server:
                 recovered = service.recover_releases(client, get_celery(), prefix)

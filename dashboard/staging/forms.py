@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional
 
+from ..csrf import DashboardForm
 from .service import MAX_LOW_WATER, MAX_RATE
 
 
-class PolicyForm(FlaskForm):
+class PolicyForm(DashboardForm):
     class Meta:
         csrf = False  # CSRFProtect already checks every POST
 
@@ -30,7 +30,7 @@ class PolicyForm(FlaskForm):
     )
 
 
-class ItemForm(FlaskForm):
+class ItemForm(DashboardForm):
     class Meta:
         csrf = False
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, make_response, redirect, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -10,10 +10,12 @@ from .. import heartbeat
 from ..api import api_blueprint, json_body
 from ..core.errors import DashboardError, Unprocessable
 from ..extensions import db
+from ..mount import settings, url_for
 from ..openapi import api_operation
 from ..portal.permissions import current_identity, mutation, requires_role
 from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis
 from ..rendering import page_or_fragment, wants_fragment
+from ..templating import render_template
 from . import schemas, service
 from .forms import ItemForm, PolicyForm
 
@@ -24,7 +26,7 @@ SHOWN = 500  # items rendered on the page; the rest are counted
 
 
 def _prefix() -> str:
-    return current_app.config["TASKDECK_KEY_PREFIX"]
+    return settings()["TASKDECK_KEY_PREFIX"]
 
 
 def _same_server() -> bool:
@@ -243,7 +245,7 @@ def save_item(item_id: str):
             form.item_data(item.task),
             staged_by=item.staged_by,
             staged_at=item.staged_at,
-            max_bytes=current_app.config["MAX_PAYLOAD_BYTES"],
+            max_bytes=settings()["MAX_PAYLOAD_BYTES"],
             item_id=item.id,
             queues=[item.queue],  # accepted when it was staged
             check_times=False,  # an ETA may have passed while the item waited
@@ -288,7 +290,7 @@ def api_add():
         celery_app,
         data,
         staged_by=current_identity().user,
-        max_bytes=current_app.config["MAX_PAYLOAD_BYTES"],
+        max_bytes=settings()["MAX_PAYLOAD_BYTES"],
     )
     mode = data.get("mode", "staged")
     at = data.get("at", "tail")
@@ -363,7 +365,7 @@ def api_edit(item_id: str):
         data,
         staged_by=item.staged_by,
         staged_at=item.staged_at,
-        max_bytes=current_app.config["MAX_PAYLOAD_BYTES"],
+        max_bytes=settings()["MAX_PAYLOAD_BYTES"],
         item_id=item.id,
         queues=[item.queue],  # accepted when it was staged
         check_times=False,  # an ETA may have passed while the item waited

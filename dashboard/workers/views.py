@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, abort, jsonify, request
 from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
 from ..core.errors import DashboardError, Unprocessable
 from ..i18n import localtime
+from ..mount import settings
 from ..openapi import api_operation
 from ..portal.permissions import delegates_to, mutation, requires_role
 from ..redis_client import get_celery, get_redis, inspect_limits
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
+from ..templating import render_template, template_filter
 from . import control, schemas, service
 
 bp = Blueprint("workers", __name__, url_prefix="/workers")
@@ -30,12 +32,12 @@ def _settings() -> dict[str, float]:
         "timeout": limits["timeout"],
         "max_age": limits["max_age"],
         "offline_after": limits["alive_within"],
-        "forget_after": current_app.config["WORKERS_FORGET_AFTER"],
+        "forget_after": settings()["WORKERS_FORGET_AFTER"],
     }
 
 
 def _prefix() -> str:
-    return current_app.config["TASKDECK_KEY_PREFIX"]
+    return settings()["TASKDECK_KEY_PREFIX"]
 
 
 def _list() -> service.WorkerList:
@@ -57,12 +59,12 @@ def _detail(hostname: str, kinds: tuple[str, ...] = service.DETAIL_KINDS) -> ser
 
 
 def _flower_task_url(task_id: str) -> str | None:
-    base = current_app.config.get("FLOWER_URL")
+    base = settings().get("FLOWER_URL")
     return f"{base.rstrip('/')}/task/{task_id}" if base else None
 
 
 def _flower_worker_url(hostname: str) -> str | None:
-    base = current_app.config.get("FLOWER_URL")
+    base = settings().get("FLOWER_URL")
     return f"{base.rstrip('/')}/worker/{hostname}" if base else None
 
 
@@ -264,7 +266,7 @@ def _api_error(exc: DashboardError):
 # --------------------------------------------------------------------------- display helpers
 
 
-@bp.app_template_filter("worker_time")
+@template_filter("worker_time")
 def worker_time(epoch: float | str | None) -> str:
     """Epoch seconds (or an ISO string from a worker) in the operator's zone and locale."""
     if epoch in (None, ""):

@@ -99,6 +99,7 @@ def test_document_under_a_host_prefix_has_the_prefixed_server_and_the_same_paths
     tmp_path, redis_server, database_url, header_app
 ):
     host = Flask("host")
+    host.secret_key = "host-secret"
     config = app_config(tmp_path, redis_server.url, database_url, "td-api-host:")
     config.update(AUTH_MODE="header", AUTH_GROUP_ROLES="td-viewers=viewer")
     host.register_blueprint(dashboard_blueprint, url_prefix="/ops/celery", config=config)

@@ -15,6 +15,7 @@ import pytest
 import redis
 from celery import Celery
 
+from dashboard import mount
 from dashboard.core.beat import beat_status
 from dashboard.core.runs import TaskRun, record_sent
 from dashboard.extensions import db
@@ -44,7 +45,7 @@ def broker_app(app, celery_app, spare_broker, redis_server, monkeypatch):
     own = Celery("taskdeck-dispatch-test", set_as_current=False)
     own.conf.update(dict(celery_app.conf.changes))
     own.conf.update(broker_url=spare_broker.url, result_backend=redis_server.url)
-    app.extensions["taskdeck_celery"] = own
+    monkeypatch.setattr(mount.first(app), "celery", own)
     app.config["CELERY_BROKER_URL"] = spare_broker.url
     yield app
     own.close()

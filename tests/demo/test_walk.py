@@ -140,7 +140,7 @@ def walk_data(demo) -> dict:
 
 def argument_sets(rule, data: dict) -> list[dict]:
     """Every filling of ``rule``'s converters the data has; fails for a converter it cannot fill."""
-    names, endpoint = rule.arguments, rule.endpoint
+    names, endpoint = rule.arguments, rule.endpoint.partition(".")[2]  # without the mount's name
     if not names:
         return [{}]
     if "hostname" in names:

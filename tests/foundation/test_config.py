@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 
 from dashboard import config as config_module
-from dashboard import create_app
+from dashboard import create_app, mount
 from tests.conftest import POSTGRES_ADMIN_URL
 
 
 def test_defaults_when_environment_is_empty(tmp_path):
-    settings = config_module.load(tmp_path, environ={})
+    settings = config_module.load(environ={})
     config_module.finish(settings, tmp_path)
     assert settings["REDIS_URL"] == config_module.DEFAULT_REDIS_URL
     assert settings["CELERY_APP"] == "celery_app:app"
@@ -21,7 +21,7 @@ def test_defaults_when_environment_is_empty(tmp_path):
 
 def test_environment_wins_over_defaults(tmp_path):
     environ = {"REDIS_URL": "redis://example:1/2", "INSPECT_TIMEOUT": "2.5", "MAX_PAYLOAD_BYTES": "10"}
-    settings = config_module.load(tmp_path, environ=environ)
+    settings = config_module.load(environ=environ)
     assert settings["REDIS_URL"] == "redis://example:1/2"
     assert settings["INSPECT_TIMEOUT"] == 2.5
     assert settings["MAX_PAYLOAD_BYTES"] == 10
@@ -52,7 +52,7 @@ def test_broker_and_backend_default_to_redis_url(tmp_path, redis_server):
     )
     assert app.config["CELERY_BROKER_URL"] == redis_server.url
     assert app.config["CELERY_RESULT_BACKEND"] == redis_server.url
-    assert app.extensions["taskdeck_celery"].conf.broker_url == redis_server.url
+    assert mount.first(app).celery.conf.broker_url == redis_server.url
 
 
 def test_explicit_broker_url_wins(tmp_path, redis_server, monkeypatch):
@@ -60,7 +60,7 @@ def test_explicit_broker_url_wins(tmp_path, redis_server, monkeypatch):
     monkeypatch.delenv("CELERY_BROKER_URL")
     other = redis_server.url.replace("/0", "/3")
     app = create_app({"INSTANCE_PATH": tmp_path, "REDIS_URL": redis_server.url, "CELERY_BROKER_URL": other})
-    assert app.extensions["taskdeck_celery"].conf.broker_url == other
+    assert mount.first(app).celery.conf.broker_url == other
     # Put the shared Celery app back for the other tests.
     create_app(
         {"INSTANCE_PATH": tmp_path, "REDIS_URL": redis_server.url, "CELERY_BROKER_URL": redis_server.url}

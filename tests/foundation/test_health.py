@@ -45,34 +45,15 @@ def test_readyz_turns_red_when_redis_stops_and_green_when_back(tmp_path, databas
         own_redis.stop()
 
 
-def _app_with_probe(tmp_path, database_url, redis_url):
-    """The dashboard plus one extra route of its own that needs Redis."""
-    from flask import Blueprint
-
-    from dashboard.blueprint import attach_hooks
-
-    app = create_app(app_config(tmp_path, redis_url, database_url, "td-down:"))
-    probe, probe_api = Blueprint("probe", __name__), Blueprint("probe_api", __name__, url_prefix="/api/v1")
-
-    @probe.get("/needs-redis")
-    @probe_api.get("/needs-redis")
-    def needs_redis():
-        app.extensions["taskdeck_redis"].get("x")
-        return "reachable"
-
-    app.register_blueprint(probe)
-    app.register_blueprint(probe_api)
-    attach_hooks(app, ["probe", "probe_api"])
-    return app
-
-
 def test_redis_error_in_a_view_renders_a_banner_not_a_stack_trace(tmp_path, database_url):
-    client = _app_with_probe(tmp_path, database_url, "redis://127.0.0.1:1/0").test_client()
-    page = client.get("/needs-redis")
+    """A view that needs Redis (the staging list's page, list and API) with nothing at its address."""
+    app = create_app(app_config(tmp_path, "redis://127.0.0.1:1/0", database_url, "td-down:"))
+    client = app.test_client()
+    page = client.get("/staging/")
     assert page.status_code == 503
     assert "Redis is unreachable" in page.get_data(as_text=True)
-    fragment = client.get("/needs-redis", headers={"HX-Request": "true"})
+    fragment = client.get("/staging/list", headers={"HX-Request": "true"})
     assert "<html" not in fragment.get_data(as_text=True)
     assert 'hx-trigger="every 5s"' in fragment.get_data(as_text=True)
-    api = client.get("/api/v1/needs-redis")
+    api = client.get("/api/v1/staging")
     assert api.status_code == 503 and api.get_json()["error"] == "Redis is unreachable"

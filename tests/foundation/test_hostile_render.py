@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import pytest
 from jinja2 import meta
 
+from dashboard.templating import environment
 from tests.history.conftest import RecorderProcess
 from tests.support.servers import ROOT, wait_until
 
@@ -221,7 +222,7 @@ def render_directly(app, name: str, text: str, source: str | None = None) -> str
     """Template ``name`` (or ``source``) rendered in a request, each free variable a stand-in."""
     from dashboard.blueprint import page_globals
 
-    env = app.jinja_env
+    env = environment(app)
     with app.test_request_context("/"):
         app.preprocess_request()  # who is asking: the admin of an unauthenticated dashboard
         if source is None:
@@ -242,7 +243,7 @@ def stand_ins_as_values(app, monkeypatch):
     ``url_for`` gets them with lone surrogates replaced: in the app none reaches a URL, as ids
     are validated (or cut to storable text) and query strings are decoded with replacement.
     """
-    real_url_for = app.jinja_env.globals["url_for"]
+    real_url_for = environment(app).globals["url_for"]
     real_default = app.json.default
 
     def url_for(endpoint, **values):
@@ -252,7 +253,7 @@ def stand_ins_as_values(app, monkeypatch):
     def default(value):
         return str(value) if isinstance(value, Hostile) else real_default(value)
 
-    monkeypatch.setitem(app.jinja_env.globals, "url_for", url_for)
+    monkeypatch.setitem(environment(app).globals, "url_for", url_for)
     monkeypatch.setattr(app.json, "default", default)
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, inspect
 
 from dashboard import create_app
 from dashboard.extensions import db
+from dashboard.mount import BIND_KEY
 from tests.conftest import app_config
 from tests.support.servers import ROOT
 
@@ -20,7 +21,7 @@ def test_migrations_apply_on_an_empty_database_and_match_the_models(
         tables = set(inspect(db.engine).get_table_names())
         assert {"task_runs", "audit_log", "alembic_version"} <= tables
         with db.engine.connect() as connection:
-            diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
+            diff = compare_metadata(MigrationContext.configure(connection), db.metadatas[BIND_KEY])
         assert diff == [], f"models differ from migrations: {diff}"
         db.engine.dispose()
 

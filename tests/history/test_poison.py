@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from dashboard.extensions import db
 from dashboard.history import keys
 from tests.history.conftest import wait_for_state
 from tests.support.servers import wait_until
@@ -74,7 +75,7 @@ def test_a_record_that_cannot_be_stored_is_skipped_counted_and_shown(
     assert poison in {item["task_id"] for item in recent}
     assert any("Overflow" in item["reason"] or "out of range" in item["reason"] for item in recent)
     with app.app_context():
-        dialect = app.extensions["sqlalchemy"].engines[None].dialect.name
+        dialect = db.engine.dialect.name
     if dialect == "sqlite":
         assert wait_for_state(fetch_run, long_id, "SUCCESS").result == "3"
     else:

@@ -92,7 +92,7 @@ def data(app, celery_app):
 
 def _detail_paths(app, data) -> list[str]:
     """The detail pages, through url_for so the test follows the routes."""
-    from flask import url_for
+    from dashboard.mount import url_for
 
     with app.test_request_context():
         return [

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 import redis
 
-from dashboard import create_app
+from dashboard import create_app, mount
 from dashboard.staging import service as staging
 from tests.conftest import app_config
 from tests.support.servers import RedisServer, free_port, wait_until
@@ -45,12 +45,12 @@ def test_dashboard_finds_the_master_through_sentinel(tmp_path, database_url, sen
     assert app.test_client().get("/readyz").get_json()["checks"]["redis"]["ok"] is True
     with app.app_context():
         item = staging.build_item(
-            app.extensions["taskdeck_celery"],
+            mount.first(app).celery,
             {"task": "tasks.add", "args": [1, 2]},
             staged_by="t",
             max_bytes=65536,
         )
-        staging.stage_item(app.extensions["taskdeck_redis"], key_prefix, item)
+        staging.stage_item(mount.first(app).redis, key_prefix, item)
     assert redis.Redis(port=master.port).zcard(f"{key_prefix}staging:default:order") == 1
 
 

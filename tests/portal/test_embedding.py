@@ -32,13 +32,15 @@ def test_embed_mode_from_config(make_app):
 
 
 @pytest.fixture
-def portal(tmp_path, redis_server, database_url, key_prefix):
-    return create_portal(app_config(tmp_path, redis_server.url, database_url, key_prefix))
+def portal(tmp_path, redis_server, database_url, other_database_url, key_prefix):
+    first = app_config(tmp_path, redis_server.url, database_url, key_prefix)
+    second = app_config(tmp_path, redis_server.url, other_database_url, key_prefix + "batch:")
+    return create_portal(first, second, instance_path=tmp_path / "portal")
 
 
 def test_host_app_mounts_the_dashboard_under_its_prefix(portal):
     client = portal.test_client()
-    assert client.get("/").get_data(as_text=True).startswith("<h1>Example intranet")
+    assert "<h1>Example intranet</h1>" in client.get("/").get_data(as_text=True)
     page = client.get("/ops/celery/")
     html = page.get_data(as_text=True)
     assert page.status_code == 200

@@ -63,6 +63,7 @@ def test_a_host_app_s_own_answers_are_left_alone(tmp_path, redis_server, databas
     from tests.conftest import app_config
 
     host = Flask("host", instance_path=str(tmp_path / "host"))
+    host.secret_key = "host-secret"
 
     @host.get("/home")
     def home():

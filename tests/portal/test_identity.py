@@ -5,7 +5,6 @@ import base64
 import pytest
 from flask import Blueprint, jsonify
 
-from dashboard.blueprint import attach_hooks
 from dashboard.extensions import db
 from dashboard.portal.models import AuditEntry
 from dashboard.portal.permissions import mutation
@@ -26,8 +25,8 @@ def with_probe(app):
     def poke():
         return jsonify({"poked": True})
 
-    app.register_blueprint(probe)
-    attach_hooks(app, ["probe_api"])
+    # As if nested in the dashboard's blueprint: its hooks and error handlers apply.
+    app.register_blueprint(probe, name_prefix="taskdeck")
     return app
 
 

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import open_tab
+from tests.portal.conftest import run_tasks_add
 from tests.support.servers import GunicornServer, free_port, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
@@ -95,11 +96,7 @@ def test_reorder_and_run_a_task_inside_the_portal_frame(tab, portal, stage, orde
 
     # A form post in the frame: run tasks.add and watch the result arrive.
     tab.frame(name="dashboard").goto(f"{dashboard.url}/tasks/tasks.add")
-    frame.get_by_label("x: int").fill("4")
-    frame.get_by_label("y: int").fill("5")
-    frame.get_by_role("button", name="Run tasks.add").click()
-    expect(frame.locator(".run-state .state")).to_have_text("SUCCESS", timeout=30_000)
-    expect(frame.locator(".run-state .run-result")).to_have_text("9")
+    run_tasks_add(frame)
     history = frame.get_by_role("link", name="history entry").get_attribute("href")
     assert history.startswith(f"{PREFIX}/history/runs/")
     assert tab.console_errors == []

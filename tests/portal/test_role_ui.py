@@ -4,10 +4,10 @@ import re
 import uuid
 
 import pytest
-from flask import url_for
 
 from dashboard.core.runs import record_sent
 from dashboard.extensions import db
+from dashboard.mount import url_for
 from tests.portal.test_identity import basic
 from tests.support.pages import page_rules
 
@@ -90,10 +90,10 @@ def test_viewer_sees_no_control_that_changes_state_on_any_page(role_app, scene, 
     client = role_app.test_client()
     checked = []
     for rule in page_rules(role_app):
-        if rule.endpoint in DOWNLOADS:
+        if rule.endpoint.removeprefix("taskdeck.") in DOWNLOADS:
             continue
         response = client.get(rule.rule, headers=basic("vera"))
-        if rule.endpoint in REFUSED_TO_VIEWER:
+        if rule.endpoint.removeprefix("taskdeck.") in REFUSED_TO_VIEWER:
             assert response.status_code == 403, rule.rule
         else:
             assert response.status_code < 500, rule.rule
