@@ -20,7 +20,7 @@ from ..extensions import db
 from ..mount import settings
 from ..redis_client import broker_on_dashboard_redis, get_broker, get_celery, get_redis
 from . import dataset
-from .dataset import BACKFILL, PENDING, RECEIVED_OR_PENDING, REPORTS
+from .dataset import BACKFILL, PENDING, REPORTS
 from .payloads import SIZES, Size
 from .system import (
     ANY_STATE,
@@ -156,12 +156,4 @@ def _summarise(work: Work, summary: Summary, running: list[str]) -> Summary:
     summary.held = len(work.held)
     summary.schedules = [f"{s.kind} {'enabled' if s.enabled else 'disabled'} #{s.id}" for s in work.schedules]
     summary.running = running
-    raced = [
-        s.task_id for s in work.sent if s.expect == RECEIVED_OR_PENDING and states.get(s.task_id) == "PENDING"
-    ]
-    if raced:
-        summary.notes.append(
-            f"{len(raced)} run(s) a worker holds until its countdown shown PENDING: its task-received "
-            f"is timestamped before the sent time the history holds ({', '.join(raced)})"
-        )
     return summary

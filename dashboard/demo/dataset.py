@@ -35,7 +35,7 @@ PENDING = frozenset({"PENDING"})
 SUCCESS = frozenset({"SUCCESS"})
 FAILURE = frozenset({"FAILURE"})
 REVOKED = frozenset({"REVOKED"})
-RECEIVED_OR_PENDING = frozenset({"RECEIVED", "PENDING"})
+RECEIVED = frozenset({"RECEIVED"})
 
 
 def schedules(work: Work, size: Size, suffix: str) -> None:
@@ -412,11 +412,10 @@ def unfinished_work(work: Work, hold: float, timeout: float, waiting_expect: fro
     )
     first_attempt = [s for s in work.sent if s.task_id == retrying.task_id]
     wait_for_history(work.session, work.expected(first_attempt), timeout, "a run to retry")
-    # A worker holds these until their countdown or ETA. PENDING is accepted too: the worker's
-    # task-received is often timestamped before the time the history holds as sent (taken after the
-    # publish), and the history then keeps the run PENDING (docs/demo.md, "Known gaps"). The item
-    # released as the dispatcher releases it is noted as sent before its push: it shows RECEIVED.
-    held = RECEIVED_OR_PENDING
+    # A worker holds these until their countdown or ETA: RECEIVED, although the worker's
+    # task-received is often timestamped before the sent time the history holds (taken after the
+    # publish on another clock).
+    held = RECEIVED
     item = work.stage("tasks.add", args=[7, 7], options={"countdown": hold}, note="released with a countdown")
     released = work.release(item, "released with a countdown", record=False, expect=held)
     later = work.operator("tasks.add", "countdown", args=[40, 2], countdown=hold, expect=held)

@@ -8,6 +8,9 @@ A final state is never left: a late STARTED, RECEIVED or RETRY only fills fields
 RETRY ends an attempt, and the next attempt legitimately goes "down" to RECEIVED/STARTED again;
 that move is accepted only for news timestamped after the RETRY (or carrying a higher
 ``retries`` count), so a late event of the old attempt never reopens it.
+
+Clocks: hosts disagree. Timestamps are compared only where one clock wrote both (a worker's events
+of one attempt); the sender's PENDING never holds back a worker's RECEIVED or STARTED.
 """
 
 from __future__ import annotations
@@ -234,8 +237,10 @@ def accepts(current: RunState, update: RunUpdate) -> bool:
         return newer  # the next attempt, or a later retry
     if update.state == current.state == "PROGRESS":
         return newer or update.at is None
-    # Same attempt: only forward, and never on news older than the current state.
-    older = since is not None and update.at is not None and update.at < since
+    # Same attempt: only forward, and never on news older than the current state. PENDING's time is
+    # the sender's clock, a worker's news the worker's: a worker whose clock is behind the sender's
+    # still moves a sent run forward (its own events stay ordered by its own clock).
+    older = since is not None and update.at is not None and update.at < since and current.state != "PENDING"
     return RANK[update.state] > RANK[current.state] and not older
 
 

@@ -266,6 +266,20 @@ def export_json():
     return response
 
 
+# A cell a spreadsheet would read as a formula (=, +, -, @, or a tab or carriage return first).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value) -> object:
+    """A CSV cell that a spreadsheet shows as the text it is: a leading ' before a formula start
+    (OWASP's advice); numbers and empty values as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 @bp.get("/export.csv")
 def export_csv():
     task, enabled = filters()
@@ -275,10 +289,7 @@ def export_csv():
     for schedule in service.list_schedules(db.session, task=task, enabled=enabled):
         row = service.to_dict(schedule)
         writer.writerow(
-            [
-                json.dumps(row[c]) if c in ("args", "kwargs") else ("" if row[c] is None else row[c])
-                for c in CSV_COLUMNS
-            ]
+            [json.dumps(row[c]) if c in ("args", "kwargs") else spreadsheet_cell(row[c]) for c in CSV_COLUMNS]
         )
     response = Response(out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = "attachment; filename=schedules.csv"

@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dashboard.history.merge import VALUE_LIMIT, RunState, RunUpdate, bounded, merge
 
@@ -134,3 +136,25 @@ def test_values_are_bounded_and_say_so():
 
 def test_events_without_a_task_are_ignored():
     assert RunUpdate.from_event({"type": "worker-heartbeat", "hostname": "w"}) is None
+
+
+def test_a_worker_whose_clock_is_behind_the_sender_still_moves_the_run_forward():
+    run = replay(
+        event("task-sent", 60, name="tasks.add"), event("task-received", 1), event("task-started", 2)
+    )
+    assert (run.state, run.worker) == ("STARTED", "w1@h")
+    assert run.sent_at == datetime.fromtimestamp(T0 + 60, UTC)
+
+
+@given(
+    skew=st.floats(min_value=-3600, max_value=3600),
+    gap=st.floats(min_value=0, max_value=5),
+    order=st.permutations(["task-sent", "task-received", "task-started"]),
+)
+def test_any_arrival_order_and_sender_clock_skew_end_in_the_furthest_state(skew, gap, order):
+    """The class: one attempt, news in any order, the sender's clock off by up to an hour either
+    way; the worker's own events keep their order. The run ends where the worker got to."""
+    times = {"task-sent": skew, "task-received": 1.0, "task-started": 1.0 + gap}
+    run = replay(*(event(kind, times[kind]) for kind in order))
+    assert run.state == "STARTED"
+    assert run.started_at == datetime.fromtimestamp(T0 + 1.0 + gap, UTC)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import timedelta
 
@@ -155,6 +157,16 @@ def test_export_json_and_csv_then_import_round_trip(app, client):
     assert refused.status_code == 400 or refused.status_code == 422
     assert "must be a JSON list" in refused.get_data(as_text=True)
     assert len(saved(app)) == 2
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+def test_csv_export_never_hands_a_spreadsheet_a_formula(client, start):
+    name = f'{start}HYPERLINK("http://evil.example","x")'
+    assert client.post("/schedules/new", data={**FORM, "name": name}).status_code == 302
+    rows = list(csv.reader(io.StringIO(client.get("/schedules/export.csv").get_data(as_text=True))))
+    cell = rows[1][rows[0].index("name")]
+    assert cell == "'" + name  # shown as the text it is
+    assert client.get("/schedules/export.json").get_json()[0]["name"] == name  # the data is unchanged
 
 
 def test_list_warns_when_no_live_worker_has_the_task(app, client):
