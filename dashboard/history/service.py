@@ -165,6 +165,16 @@ def _exists(session: Session, filters: Filters, seq: int, *, newer: bool = False
     return session.execute(select(TaskRun.seq).where(*filters.clauses(), edge).limit(1)).first() is not None
 
 
+def runs_by_id(session: Session, task_ids: list[str], *, limit: int = MAX_PAGE_SIZE) -> list[TaskRun]:
+    """The runs of these ids (the unfinished rows a live list shows), newest first; unknown ids
+    and ids past ``limit`` are left out."""
+    wanted = list(dict.fromkeys(task_ids))[:limit]
+    if not wanted:
+        return []
+    query = select(TaskRun).where(TaskRun.task_id.in_(wanted)).order_by(TaskRun.seq.desc())
+    return list(session.scalars(query))
+
+
 def get_run(session: Session, task_id: str) -> TaskRun:
     run = session.execute(select(TaskRun).where(TaskRun.task_id == task_id)).scalar_one_or_none()
     if run is None:

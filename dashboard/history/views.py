@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, jsonify, make_response, redirect, request
+from flask import Blueprint, Response, jsonify, make_response, redirect, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..api import api_blueprint, json_body
+from ..core.bounds import whole_number
 from ..core.errors import DashboardError, Unprocessable
 from ..extensions import db
 from ..mount import url_for
@@ -35,13 +36,18 @@ def _filters_or_error(data) -> tuple[service.Filters, Unprocessable | None]:
 def _content_context(filters: service.Filters, *, notice: str | None = None, error=None) -> dict:
     window = request.args.get("window", "hour")
     window = window if window in WINDOWS else "hour"
+    before, after = request.args.get("before"), request.args.get("after")
     page = service.list_runs(
         db.session,
         filters,
-        before=request.args.get("before") if error is None else None,
-        after=request.args.get("after") if error is None else None,
+        before=before if error is None else None,
+        after=after if error is None else None,
     )
+    newest_first = error is None and not before and not after
     return {
+        # The newest page polls for runs recorded after its top row (see ``live``).
+        "live_after": (page.runs[0].seq if page.runs else 0) if newest_first else None,
+        "live_shown": len(page.runs),
         "runs_page": page,
         "filters": filters,
         "error": error,
@@ -66,6 +72,46 @@ def index():
     if error is not None:
         response.status_code = 422
     return response
+
+
+# Rows a live list gathers before it is drawn again from the newest page (the DOM stays bounded).
+LIVE_MAX_ROWS = 200
+
+
+@bp.get("/live")
+def live():
+    """The newest page's one poll: runs recorded since it was drawn (``seq`` above ``after``) that
+    match its filter, and the unfinished rows it shows (``live`` ids) as they are now. Without
+    ``after`` only the rows are refreshed.
+
+    The answer replaces the poller (with the new cursor) and puts the new rows under it, at the
+    top; the refreshed rows replace theirs out of band, and a finished one leaves the poll.
+    204 (nothing to swap) when there is neither. Past :data:`LIVE_MAX_ROWS` rows shown, or more new
+    runs than a page holds, the whole list is drawn again from the newest page.
+    """
+    filters, error = _filters_or_error(request.args)
+    if error is not None:
+        raise error
+    after = request.args.get("after")
+    page = service.list_runs(db.session, filters, after=after) if after else service.Page(runs=[])
+    refreshed = service.runs_by_id(db.session, request.args.getlist("live"), limit=LIVE_MAX_ROWS)
+    if not page.runs and not refreshed:
+        return Response(status=204)
+    shown = whole_number(request.args.get("shown") or 0, "shown", 0, 10**9) + len(page.runs)
+    if page.newer is not None or shown > LIVE_MAX_ROWS:
+        response = fragment_only("history/_content.html", **_content_context(filters))
+        response.headers["HX-Retarget"] = "#history-content"
+        response.headers["HX-Reswap"] = "outerHTML"
+        return response
+    return fragment_only(
+        "history/_live.html",
+        runs=page.runs,
+        refreshed=refreshed,
+        filters=filters,
+        live_after=page.runs[0].seq if page.runs else after,
+        live_shown=shown,
+        **_run_context(),
+    )
 
 
 @bp.get("/charts")
@@ -93,14 +139,6 @@ def _run_context() -> dict:
         "display_limit": service.DISPLAY_LIMIT,
         "final_states": FINAL,
     }
-
-
-@bp.get("/runs/<task_id>/row")
-def run_row(task_id: str):
-    """A live table row; status 286 once the run has finished."""
-    run = service.get_run(db.session, task_id)
-    status = 286 if run.state in FINAL else 200
-    return fragment_only("history/_row.html", status=status, run=run, **_run_context())
 
 
 @bp.get("/runs/<task_id>/download/<field>")

@@ -17,7 +17,7 @@ import unicodedata
 import uuid
 from collections import Counter
 from html.parser import HTMLParser
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 import pytest
 from jinja2 import meta
@@ -63,6 +63,8 @@ class Page(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.elements.append((tag, attrs))
         self.texts.extend(value for _, value in attrs if value)
+        # A value carried in a URL (a poller's query string) is there whole once decoded.
+        self.texts.extend(unquote_plus(value) for _, value in attrs if value and "%" in value)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -364,10 +366,10 @@ def create_everything(client, text: str, queue: str) -> dict[str, str]:
         "staging item": f"/staging/{item['id']}/edit",
         "schedule": f"/schedules/{schedule['id']}/edit",
         "sum run": f"/history/runs/{added}",
-        "sum row": f"/history/runs/{added}/row",
+        "sum row": f"/history/live?live={added}",
         "sum state": f"/tasks/-/runs/{added}/state",
         "failed run": f"/history/runs/{failed}",
-        "failed row": f"/history/runs/{failed}/row",
+        "failed row": f"/history/live?live={failed}",
         "failed state": f"/tasks/-/runs/{failed}/state",
         "waiting delete": f"/queues/{queue}/messages/{waiting['task_id']}/delete",
         "waiting stage": f"/queues/{queue}/messages/{waiting['task_id']}/stage",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -171,11 +172,17 @@ def test_record_sent_is_an_upsert_that_keeps_recorded_state(app):
         assert db.session.query(TaskRun).filter_by(task_id=task_id).count() == 1
 
 
-def test_live_row_polls_until_final(app, client):
+def test_unfinished_rows_are_refreshed_by_the_list_s_one_poll_until_final(app, client):
     running, done = add_runs(app, {"state": "STARTED"}, {})
-    response = client.get(f"/history/runs/{running}/row", headers={"HX-Request": "true"})
-    assert response.status_code == 200 and "hx-get" in response.get_data(as_text=True)
-    assert client.get(f"/history/runs/{done}/row", headers={"HX-Request": "true"}).status_code == 286
+    page = client.get("/history/").get_data(as_text=True)
+    assert f'name="live" value="{running}"' in page and f'name="live" value="{done}"' not in page
+    assert page.count("hx-trigger=") == 1  # the list's one poller: no row polls on its own
+    poll = live_poller(page) + f"&live={running}"
+    answer = client.get(poll, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'hx-swap-oob="true"' in answer and running in answer and "state-started" in answer
+    add_runs(app, {"id": running})  # it finishes
+    answer = client.get(poll, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "state-success" in answer and f'name="live" value="{running}"' not in answer  # leaves the poll
 
 
 def test_charts_render_inline_svg_for_both_windows(app, client):
@@ -244,7 +251,7 @@ def test_pages_listing_progress_runs_render_whatever_the_task_reported(app, clie
         "bulk": client.post(
             "/history/bulk/delete", data={"task_id": [ids[-1]]}, headers={"HX-Request": "true"}
         ),
-        "row": client.get(f"/history/runs/{ids[0]}/row", headers={"HX-Request": "true"}),
+        "row": client.get(f"/history/live?live={ids[0]}", headers={"HX-Request": "true"}),
         "detail": client.get(f"/history/runs/{ids[0]}"),
     }
     for name, response in answers.items():
@@ -254,3 +261,48 @@ def test_pages_listing_progress_runs_render_whatever_the_task_reported(app, clie
         assert client.get(f"/history/runs/{task_id}").status_code == 200
         assert client.get(f"/api/v1/runs/{task_id}").status_code == 200
     assert client.get(f"/api/v1/runs/{ids[0]}").get_json()["progress"] == {"current": 3, "total": 10}
+
+
+def live_poller(html: str) -> str:
+    """The URL the newest page's poller asks (history.live)."""
+    match = re.search(r'id="history-live"[^>]*hx-get="([^"]+)"', html)
+    assert match, "no live poller on the page"
+    return match.group(1).replace("&amp;", "&")
+
+
+def test_the_newest_page_polls_for_new_runs_that_match_its_filter(app, client):
+    (old,) = add_runs(app, {"state": "FAILURE"})
+    page = client.get("/history/?state=FAILURE").get_data(as_text=True)
+    poll = live_poller(page)
+    assert client.get(poll, headers={"HX-Request": "true"}).status_code == 204  # nothing new: no swap
+    new_failure, new_success = add_runs(app, {"state": "FAILURE"}, {"state": "SUCCESS"})
+    answer = client.get(poll, headers={"HX-Request": "true"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "<html" not in html
+    assert new_failure in html and new_success not in html and old not in html  # the filter holds
+    # The answer replaces the poller with one that asks after the new top row.
+    assert client.get(live_poller(html), headers={"HX-Request": "true"}).status_code == 204
+
+
+def test_older_pages_and_an_empty_list_poll_as_they_should(app, client):
+    empty = client.get("/history/").get_data(as_text=True)
+    assert "No runs match" in empty and 'id="history-live"' in empty  # the first run will show up
+    ids = add_runs(app, *({} for _ in range(60)))
+    newest = client.get("/history/").get_data(as_text=True)
+    older = re.search(r'href="([^"]*before=[^"]*)"', newest).group(1).replace("&amp;", "&")
+    assert 'id="history-live"' not in client.get(older).get_data(as_text=True)  # only the newest page
+    assert ids[-1] in newest
+
+
+def test_a_live_list_that_gathered_too_many_rows_is_drawn_again(app, client):
+    add_runs(app, {})
+    poll = live_poller(client.get("/history/").get_data(as_text=True))
+    add_runs(app, {})
+    crowded = poll.replace("shown=1", "shown=200")
+    answer = client.get(crowded, headers={"HX-Request": "true"})
+    assert answer.headers["HX-Retarget"] == "#history-content" and answer.headers["HX-Reswap"] == "outerHTML"
+    assert 'id="history-content"' in answer.get_data(as_text=True)
+
+
+def test_a_bad_live_cursor_is_refused(client):
+    assert client.get("/history/live?after=-1", headers={"HX-Request": "true"}).status_code == 422

@@ -85,7 +85,7 @@ def test_progress_is_visible_then_terminate_revokes_the_long_task(
     assert run.progress["meta"]["total"] == 60
     page = client.get(f"/history/runs/{task_id}").get_data(as_text=True)
     assert "PROGRESS" in page and "<progress" in page
-    row = client.get(f"/history/runs/{task_id}/row", headers={"HX-Request": "true"})
+    row = client.get(f"/history/live?live={task_id}", headers={"HX-Request": "true"})
     assert row.status_code == 200 and "<progress" in row.get_data(as_text=True)
 
     response = client.post(f"/api/v1/runs/{task_id}/revoke", json={"terminate": True})
