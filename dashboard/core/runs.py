@@ -21,7 +21,10 @@ from ..timeutil import utcnow
 if TYPE_CHECKING:
     from .origins import OriginEntry
 
-STATES = ("PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED")
+STATES = ("PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "DISCARDED")
+# A message deleted or purged from its queue before a worker took it: final, with who and why.
+DISCARDED = "DISCARDED"
+DISCARD_BATCH = 500
 ORIGINS = ("operator", "schedule", "staging", "other")
 
 
@@ -189,6 +192,50 @@ def record_origins(session: Session, entries: Iterable[OriginEntry]) -> int:
     session.connection().execute(_sent_upsert(session), list(rows.values()))
     session.commit()
     return len(rows)
+
+
+def discard(session: Session, messages: Iterable[tuple[str, str | None, str | None]], reason: str) -> int:
+    """Mark the runs of these removed messages ``(task id, task name, queue)`` DISCARDED, with
+    ``reason`` (who removed them, how, from where) as their exception and now as their end.
+
+    A run the history had not heard of is added so; a run already finished is left as it is (its
+    message was a copy). Batches of :data:`DISCARD_BATCH`; returns how many runs were marked.
+    """
+    from sqlalchemy import update
+
+    from .text import safe_text
+
+    now, reason = utcnow(), safe_text(reason, 1000)
+    marked = 0
+    batch = list(messages)
+    for start in range(0, len(batch), DISCARD_BATCH):
+        chunk = {task_id[:64]: (name, queue) for task_id, name, queue in batch[start : start + DISCARD_BATCH]}
+        rows = [
+            {
+                "task_id": task_id,
+                "name": (name or None) and safe_text(name, 255),
+                "queue": (queue or None) and safe_text(queue, 255),
+                "state": DISCARDED,
+                "origin": "other",
+                "exception": reason,
+                "finished_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for task_id, (name, queue) in chunk.items()
+        ]
+        session.execute(dialect_insert(session)(TaskRun.__table__).values(rows).on_conflict_do_nothing())
+        result = session.execute(
+            update(TaskRun.__table__)
+            .where(TaskRun.task_id.in_(list(chunk)), TaskRun.state.in_(UNFINISHED))
+            .values(state=DISCARDED, exception=reason, finished_at=now, updated_at=now)
+        )
+        marked += result.rowcount
+    session.commit()
+    return marked
+
+
+UNFINISHED = ("PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY")
 
 
 def coalesce(*columns):

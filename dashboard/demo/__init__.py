@@ -114,6 +114,8 @@ def fill(
     dataset.schedules(work, size, summary.suffix)
     echo(f"waiting messages on {BACKFILL}")
     dataset.waiting_messages(work, size, hold, waiting_expect)
+    if waiting_expect == PENDING:
+        dataset.discarded_message(work)
     echo("staging list")
     dataset.staging_list(work, size, summary.suffix)
     echo("finished work: ordinary, hostile, huge, deep, failing, retried, expired, workflows")
@@ -126,7 +128,9 @@ def fill(
     if wait:
         echo("waiting until the history shows every run in its state")
         promised = [
-            state for state in STATES if waiting_expect == PENDING or state not in ("PENDING", "RETRY")
+            state
+            for state in STATES
+            if waiting_expect == PENDING or state not in ("PENDING", "RETRY", "DISCARDED")
         ]
         wait_for_history(work.session, work.expected(), timeout, "the demo's runs", promised)
     return _summarise(work, summary, running)

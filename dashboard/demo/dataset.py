@@ -35,6 +35,7 @@ PENDING = frozenset({"PENDING"})
 SUCCESS = frozenset({"SUCCESS"})
 FAILURE = frozenset({"FAILURE"})
 REVOKED = frozenset({"REVOKED"})
+DISCARDED = frozenset({"DISCARDED"})
 RECEIVED = frozenset({"RECEIVED"})
 
 
@@ -243,6 +244,28 @@ def waiting_messages(work: Work, size: Size, hold: float, expect: frozenset[str]
         queue=BACKFILL,
         priority=9,
         expect=expect,
+    )
+
+
+def discarded_message(work: Work) -> None:
+    """A backfill message an operator deleted from the queue page: its run ends DISCARDED. (Only
+    while nobody consumes backfill: a worker could take the message first.)"""
+    from ..core.broker import layout_for
+    from ..core.runs import discard
+    from ..queues import actions as queue_actions
+
+    sent = work.operator(
+        "tasks.backfill_day",
+        "deleted from its queue",
+        kwargs={"day": "1999-12-31", "source": "orders"},
+        queue=BACKFILL,
+        expect=DISCARDED,
+    )
+    removed = queue_actions.delete_message(work.broker, layout_for(work.celery), BACKFILL, sent.task_id)
+    discard(
+        work.session,
+        [(removed.task_id, removed.task, BACKFILL)],
+        f"deleted from queue {BACKFILL} by {STAGED_BY}",
     )
 
 

@@ -34,8 +34,9 @@ RANK = {
     "SUCCESS": 5,
     "FAILURE": 5,
     "REVOKED": 5,
+    "DISCARDED": 5,  # its message was deleted or purged (dashboard.core.runs.discard)
 }
-FINAL = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+FINAL = frozenset({"SUCCESS", "FAILURE", "REVOKED", "DISCARDED"})
 UNFINISHED = ("PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY")
 
 EVENT_STATES = {

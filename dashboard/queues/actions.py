@@ -20,6 +20,11 @@ from .service import QueueMessageGone
 DELETE_CHUNK = 1000
 
 
+# A purge names this many messages' runs to the history (DISCARDED); past it, their runs keep the
+# state they had (docs/queues.md).
+NAMED_ON_PURGE = 10_000
+
+
 def delete_message(client: redis.Redis, layout: BrokerLayout, queue: str, key: str) -> QueueMessage:
     """Remove exactly one waiting message, by task id or by ``sha1:<hex>`` of its raw bytes.
 
@@ -131,6 +136,13 @@ def _gone(key: str, queue: str) -> QueueMessageGone:
     )
 
 
-def purge_queue(client: redis.Redis, layout: BrokerLayout, queue: str) -> int:
-    """Delete every waiting message of ``queue`` (all priority sub-lists) at once; returns how many."""
-    return int(keys.PURGE_QUEUE(client, keys=layout.sub_lists(queue)))
+def purge_queue(client: redis.Redis, layout: BrokerLayout, queue: str) -> tuple[int, list[tuple[str, str]]]:
+    """Delete every waiting message of ``queue`` (all priority sub-lists) at once: how many, and
+    ``(task id, task name)`` of the first :data:`NAMED_ON_PURGE` (their runs are marked)."""
+    total, found = keys.PURGE_QUEUE(client, keys=layout.sub_lists(queue), args=[NAMED_ON_PURGE])
+    named = [(_text(found[i]), _text(found[i + 1])) for i in range(0, len(found), 2)]
+    return int(total), named
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw

@@ -127,16 +127,31 @@ return false
 """
 )
 
-# Purge a queue: count and delete all its sub-lists.
-# KEYS: the sub-lists. Guarantees: atomic; a message pushed concurrently is either counted and
-# deleted or left entirely in place. Returns the number of messages deleted.
+# Purge a queue: count and delete all its sub-lists, naming the first messages' runs.
+# KEYS: the sub-lists. ARGV[1]: how many messages at most report their task id and name (Celery's
+# protocol 2 headers; others are counted only). Guarantees: atomic; a message pushed concurrently
+# is either counted and deleted or left entirely in place.
+# Returns {deleted count, {id1, task1, id2, task2, ...}}.
 PURGE_QUEUE_LUA = """
-local total = 0
+local total, limit, named, found = 0, tonumber(ARGV[1]), 0, {}
 for _, key in ipairs(KEYS) do
-  total = total + redis.call('LLEN', key)
+  local length = redis.call('LLEN', key)
+  total = total + length
+  if named < limit and length > 0 then
+    for _, raw in ipairs(redis.call('LRANGE', key, 0, limit - named - 1)) do
+      local ok, message = pcall(cjson.decode, raw)
+      if ok and type(message) == 'table' and type(message.headers) == 'table'
+          and type(message.headers.id) == 'string' then
+        local task = message.headers.task
+        found[#found + 1] = message.headers.id
+        found[#found + 1] = type(task) == 'string' and task or ''
+        named = named + 1
+      end
+    end
+  end
   redis.call('DEL', key)
 end
-return total
+return {total, found}
 """
 
 

@@ -13,6 +13,7 @@ from flask_babel import ngettext
 from ..api import api_blueprint
 from ..core.broker import BrokerLayout, layout_for
 from ..core.errors import DashboardError
+from ..core.runs import discard
 from ..extensions import db
 from ..mount import settings, url_for
 from ..openapi import api_operation
@@ -138,6 +139,8 @@ def delete_message(name: str, task_id: str):
     service.check_queue_name(name)
     try:
         message = actions.delete_message(broker(), layout(), name, task_id)
+        if message.task_id:
+            _discarded(name, "deleted", [(message.task_id, message.task)])
     except service.QueueMessageGone as exc:
         if wants_fragment():
             # htmx does not swap 4xx replies: answer 200 with the row saying what happened.
@@ -210,6 +213,14 @@ def stage_message(name: str, task_id: str):
     return redirect(url_for("queues.detail", name=name), code=303)
 
 
+def _discarded(name: str, how: str, messages: list[tuple[str, str | None]]) -> None:
+    """The runs of messages removed from queue ``name`` end DISCARDED, saying by whom and how."""
+    if messages:
+        who = current_identity()
+        reason = f"{how} from queue {name} by {who.user if who else 'unknown'}"
+        discard(db.session, [(task_id, task, name) for task_id, task in messages], reason)
+
+
 @bp.get("/<name>/purge")
 @requires_role("admin")
 def confirm_purge(name: str):
@@ -222,7 +233,8 @@ def confirm_purge(name: str):
 @mutation("admin", "queue.purge")
 def purge(name: str):
     service.check_queue_name(name)
-    count = actions.purge_queue(broker(), layout(), name)
+    count, named = actions.purge_queue(broker(), layout(), name)
+    _discarded(name, "purged", named)
     flash(
         ngettext(
             "Purged %(num)s waiting message from %(queue)s.",
@@ -286,6 +298,8 @@ def api_held(name: str):
 def api_delete_message(name: str, task_id: str):
     service.check_queue_name(name)
     message = actions.delete_message(broker(), layout(), name, task_id)
+    if message.task_id:
+        _discarded(name, "deleted", [(message.task_id, message.task)])
     return jsonify({"deleted": message.to_json()})
 
 
@@ -313,4 +327,6 @@ def api_stage_message(name: str, task_id: str):
 @api_operation(_l("Purge a queue"), tag="queues", responses={200: schemas.Purged})
 def api_purge(name: str):
     service.check_queue_name(name)
-    return jsonify({"queue": name, "purged": actions.purge_queue(broker(), layout(), name)})
+    count, named = actions.purge_queue(broker(), layout(), name)
+    _discarded(name, "purged", named)
+    return jsonify({"queue": name, "purged": count})
