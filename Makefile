@@ -63,9 +63,9 @@ proxy:
 	  echo "Installing Debian's nginx for the proxy test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
-# Most tests wait on real services (Redis, workers, beat, chromium), so two pytest-xdist workers
-# (each with its own redis-server, worker and database template) keep both cores busy.
-TEST_WORKERS ?= 2
+# Most tests wait on real services (Redis, workers, beat, chromium), so four pytest-xdist workers
+# (each with its own redis-server, worker and database template) keep two cores busy.
+TEST_WORKERS ?= 4
 test: setup browser proxy
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
