@@ -209,7 +209,13 @@ def discard(session: Session, messages: Iterable[tuple[str, str | None, str | No
     marked = 0
     batch = list(messages)
     for start in range(0, len(batch), DISCARD_BATCH):
-        chunk = {task_id[:64]: (name, queue) for task_id, name, queue in batch[start : start + DISCARD_BATCH]}
+        chunk = {
+            safe_text(task_id, 64): (name, queue)
+            for task_id, name, queue in batch[start : start + DISCARD_BATCH]
+            if task_id and len(task_id) <= 64  # a longer id has no row (the recorder sets it aside)
+        }
+        if not chunk:
+            continue
         rows = [
             {
                 "task_id": task_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import redis
@@ -9,6 +10,7 @@ from flask import Blueprint, flash, get_flashed_messages, jsonify, make_response
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..api import api_blueprint
 from ..core.broker import BrokerLayout, layout_for
@@ -23,6 +25,7 @@ from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from ..templating import render_template
 from . import actions, schemas, service
 
+log = logging.getLogger(__name__)
 bp = Blueprint("queues", __name__, url_prefix="/queues")
 api = api_blueprint("queues_api", __name__, "queues")
 
@@ -218,7 +221,11 @@ def _discarded(name: str, how: str, messages: list[tuple[str, str | None]]) -> N
     if messages:
         who = current_identity()
         reason = f"{how} from queue {name} by {who.user if who else 'unknown'}"
-        discard(db.session, [(task_id, task, name) for task_id, task in messages], reason)
+        try:
+            discard(db.session, [(task_id, task, name) for task_id, task in messages], reason)
+        except SQLAlchemyError as exc:  # the messages are gone either way: say so in the log
+            db.session.rollback()
+            log.warning("%d removed message(s) of %s not marked DISCARDED: %s", len(messages), name, exc)
 
 
 @bp.get("/<name>/purge")

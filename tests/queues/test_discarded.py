@@ -73,3 +73,11 @@ def test_a_finished_run_whose_stale_copy_is_purged_keeps_its_end(app, client, se
         db.session.commit()
     client.post(f"/api/v1/queues/{queue_name}/purge", json={})
     assert runs(app, [copy.id])[copy.id].state == "SUCCESS"
+
+
+def test_a_message_with_an_id_too_long_to_store_is_still_purged(app, client, celery_app, queue_name):
+    long_id = "x" * 200
+    celery_app.send_task("tasks.add", args=(1, 1), queue=queue_name, task_id=long_id)
+    response = client.post(f"/api/v1/queues/{queue_name}/purge", json={})
+    assert response.status_code == 200 and response.get_json()["purged"] == 1
+    assert runs(app, [long_id[:64]]) == {}
