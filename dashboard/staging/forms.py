@@ -1,4 +1,4 @@
-"""HTML forms of the staging page (CSRF is checked app-wide by CSRFProtect)."""
+"""HTML forms of the staging page (the token is checked on every unsafe route: dashboard/csrf.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .service import MAX_LOW_WATER, MAX_RATE
 
 class PolicyForm(DashboardForm):
     class Meta:
-        csrf = False  # CSRFProtect already checks every POST
+        csrf = False  # the route check (dashboard/csrf.py) already checks every POST
 
     state = SelectField(
         _l("Dispatcher"),
