@@ -306,3 +306,13 @@ def test_a_live_list_that_gathered_too_many_rows_is_drawn_again(app, client):
 
 def test_a_bad_live_cursor_is_refused(client):
     assert client.get("/history/live?after=-1", headers={"HX-Request": "true"}).status_code == 422
+
+
+def test_hostile_live_polls_are_refused_or_bounded_never_a_500(app, client):
+    add_runs(app, {"state": "STARTED"})
+    hx = {"HX-Request": "true"}
+    for query in ("after=1e309&shown=0", "after=Infinity", "after=0&shown=1e309", "after=0&shown=-1"):
+        assert client.get(f"/history/live?{query}", headers=hx).status_code == 422, query
+    markup = "&".join(["live=%22%3E%3Cscript%3Ealert(1)%3C/script%3E"] * 1000)
+    answer = client.get(f"/history/live?{markup}", headers=hx)
+    assert answer.status_code == 204  # no such runs: nothing to swap
