@@ -53,6 +53,10 @@ class TaskRun(db.Model):
     parent_id: Mapped[str | None] = mapped_column(String(64))
     root_id: Mapped[str | None] = mapped_column(String(64))
     retry_of: Mapped[str | None] = mapped_column(String(64))
+    # The group (or chord header) the run belongs to, as its result-backend record names it.
+    group_id: Mapped[str | None] = mapped_column(String(64))
+    # Every attempt's news, bounded (dashboard.history.timeline).
+    timeline: Mapped[dict | None] = mapped_column(JSON)
     origin: Mapped[str] = mapped_column(String(16), nullable=False, default="other")
     origin_ref: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
@@ -67,21 +71,13 @@ class TaskRun(db.Model):
 
     @property
     def progress_percent(self) -> int | None:
-        """0-100 for a run reporting ``current``/``total`` progress; None when it reports none.
+        """0-100 for a run reporting ``current``/``total`` progress; None when it reports none."""
+        return progress_percent(self.progress_meta)
 
-        The values come from the task's own ``update_state(meta=...)``: anything that is not two
-        finite numbers with a positive total gives None rather than an error on the page.
-        """
-        meta = self.progress_meta
-        if not isinstance(meta, dict):
-            return None
-        try:
-            current, total = float(meta["current"]), float(meta["total"])
-        except (KeyError, TypeError, ValueError, OverflowError):
-            return None
-        if not (math.isfinite(current) and math.isfinite(total)) or total <= 0:
-            return None
-        return int(max(0.0, min(100.0, 100.0 * current / total)))
+    @property
+    def attempts(self) -> int:
+        """How many times the run was tried: Celery keeps one id through its retries."""
+        return (self.retries or 0) + 1
 
     __table_args__ = (
         Index("ix_task_runs_state_seq", "state", "seq"),
@@ -91,7 +87,25 @@ class TaskRun(db.Model):
         Index("ix_task_runs_parent_id", "parent_id"),
         Index("ix_task_runs_root_id", "root_id"),
         Index("ix_task_runs_retry_of", "retry_of"),
+        Index("ix_task_runs_group_id", "group_id"),
     )
+
+
+def progress_percent(meta: object) -> int | None:
+    """0-100 for progress ``meta`` with ``current``/``total``; None when it reports none.
+
+    The values come from the task's own ``update_state(meta=...)``: anything that is not two
+    finite numbers with a positive total gives None rather than an error on the page.
+    """
+    if not isinstance(meta, dict):
+        return None
+    try:
+        current, total = float(meta["current"]), float(meta["total"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    if not (math.isfinite(current) and math.isfinite(total)) or total <= 0:
+        return None
+    return int(max(0.0, min(100.0, 100.0 * current / total)))
 
 
 def dialect_insert(session: Session):

@@ -18,6 +18,7 @@ from ..core.errors import DashboardError, NotFound, Unprocessable, reason
 from ..core.runs import TaskRun
 from .merge import FINAL
 from .service import BULK_LIMIT, Filters, get_run
+from .workflow import remember_revoked, workflow_of
 
 
 def _decode_arguments(text: str | None, empty: object, what: str) -> object:
@@ -158,6 +159,31 @@ def revoke_runs(
                 _l("could not reach the broker: %(error)s", error=type(exc).__name__)
             ) from exc
         outcome.done.extend(live)
+    return outcome
+
+
+def revoke_workflow(
+    session: Session, celery_app: Celery, client, prefix: str, task_id: str, *, terminate: bool = False
+) -> BulkOutcome:
+    """Revoke every unfinished run of the workflow ``task_id`` belongs to, and any step of it sent
+    later (``workflow.revoke_late_steps``); a workflow with nothing left to revoke is refused.
+
+    A run with no known step yet (the first of a chain, before it sent the next) is a workflow of
+    its own: revoked, its root is remembered, and what it sends later is revoked on sight.
+    """
+    flow = workflow_of(session, get_run(session, task_id), alone=True)
+    live = flow.unfinished
+    if not live:
+        raise DashboardError(_l("every run of this workflow has already finished"), field="task_id")
+    try:
+        remember_revoked(client, prefix, flow.roots)
+    except Exception as exc:  # Redis away: nothing was revoked
+        raise DashboardError(_l("could not reach Redis: %(error)s", error=type(exc).__name__)) from exc
+    outcome = BulkOutcome()
+    for start in range(0, len(live), BULK_LIMIT):
+        part = revoke_runs(session, celery_app, live[start : start + BULK_LIMIT], terminate=terminate)
+        outcome.done.extend(part.done)
+        outcome.refused.update(part.refused)
     return outcome
 
 

@@ -19,7 +19,9 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 
+from ..core.runs import progress_percent
 from ..core.text import safe_field, safe_json, safe_text
+from . import timeline
 
 VALUE_LIMIT = 65536  # characters kept of args, kwargs, result, exception and traceback
 NAME_SIZE = 255  # the String columns: name, worker, queue
@@ -100,6 +102,8 @@ class RunState:
     progress: dict | None = None
     parent_id: str | None = None
     root_id: str | None = None
+    group_id: str | None = None
+    timeline: dict | None = None
 
     @classmethod
     def from_row(cls, row) -> RunState:
@@ -145,6 +149,9 @@ class RunUpdate:
     progress: dict | None = None
     parent_id: str | None = None
     root_id: str | None = None
+    group_id: str | None = None
+    kind: str | None = None  # the timeline's kind of a task event (timeline.EVENT_KINDS)
+    eta: str | None = None  # when a delayed or retried message is due, as its event says
     # Values from the result backend are complete (the events carry reprs cut at 1 KiB).
     complete: bool = False
     extra: dict = field(default_factory=dict)
@@ -159,6 +166,8 @@ class RunUpdate:
         state = EVENT_STATES[kind]
         # The id keeps its length: cut, it would name another run (a too long one is skipped).
         update = cls(task_id=safe_text(task_id), state=state, at=_at(event.get("timestamp")))
+        update.kind = timeline.EVENT_KINDS[kind]
+        update.eta = safe_field(event.get("eta"), 64)
         update.name = safe_field(event.get("name"), NAME_SIZE)
         update.args = bounded(event.get("args"))
         update.kwargs = bounded(event.get("kwargs"))
@@ -208,6 +217,7 @@ class RunUpdate:
         if meta.get("retries") is not None:
             update.retries = int(meta["retries"])
         update.parent_id = safe_field(meta.get("parent_id"), ID_SIZE)
+        update.group_id = safe_field(meta.get("group_id"), ID_SIZE)
         result = meta.get("result")
         if status == "PROGRESS":
             update.progress = {
@@ -246,13 +256,81 @@ def accepts(current: RunState, update: RunUpdate) -> bool:
 
 
 def merge(current: RunState | None, update: RunUpdate) -> RunState:
-    """The run after ``update``; ``current`` is not modified."""
+    """The run after ``update``; ``current`` is not modified. Every update is also an entry of
+    the run's timeline (its attempts), whether or not it moves the state."""
+    attempt = _attempt(current, update)
+    run = _merged(current, update)
+    item = _timeline_entry(update, attempt)
+    if item is not None:
+        run.timeline = timeline.add(run.timeline, item)
+    return run
+
+
+def _attempt(current: RunState | None, update: RunUpdate) -> int:
+    """The attempt ``update`` belongs to.
+
+    A message's news (sent, received) carries ``retries``. A worker's other news does not, and
+    events from its processes can arrive out of order (a retry's own message is often received
+    before the attempt that sent it has told of its end), so, by the worker's own clock: a start
+    belongs to the attempt received last before it (the next one if that one has started
+    already); a retry or an end to the attempt started last before it.
+    """
+    if update.retries is not None:
+        return update.retries + 1
+    fallback = (current.retries if current else 0) + 1
+    if current is None or update.at is None or update.kind is None:
+        return fallback
+    entries = (current.timeline or {}).get("entries", [])
+    if update.kind == "started":
+        attempt = _last_before(entries, "received", update.at) or fallback
+        started = {e.get("n") for e in entries if e.get("k") == "started"}
+        while attempt in started:
+            attempt += 1
+        return attempt
+    return _last_before(entries, "started", update.at) or fallback
+
+
+def _last_before(entries: list, kind: str, at: datetime) -> int | None:
+    """The attempt of the latest ``kind`` entry timestamped at or before ``at``."""
+    best: tuple[datetime, int] | None = None
+    for item in entries:
+        if item.get("k") != kind or not isinstance(item.get("n"), int) or not isinstance(item.get("at"), str):
+            continue
+        when = _at(item["at"])
+        if when <= at and (best is None or when >= best[0]):
+            best = (when, item["n"])
+    return best[1] if best else None
+
+
+def _timeline_entry(update: RunUpdate, attempt: int) -> dict | None:
+    if update.kind == "retried":
+        exception, countdown = timeline.retry_details(update.exception)
+        item = timeline.entry("retried", attempt, update.at, worker=update.worker, exception=exception)
+        if countdown:
+            item["in"] = countdown[:32]
+        return item
+    if update.kind is not None:
+        exception = update.exception if update.kind in ("failed", "revoked", "rejected") else None
+        return timeline.entry(
+            update.kind, attempt, update.at, worker=update.worker, exception=exception, eta=update.eta
+        )
+    if update.state == "PROGRESS":
+        meta = (update.progress or {}).get("meta")
+        return timeline.entry("progress", attempt, update.at, percent=progress_percent(meta))
+    if update.state in FINAL:  # the result backend told of an end no event brought
+        return timeline.entry("ended", attempt, update.at, state=update.state, exception=update.exception)
+    return None
+
+
+def _merged(current: RunState | None, update: RunUpdate) -> RunState:
     run = replace(current) if current is not None else RunState(task_id=update.task_id)
     fresh = current is None
     moves = fresh or accepts(run, update)
     # Descriptive fields: fill what is missing; complete values replace reprs.
-    for name in ("name", "args", "kwargs", "queue", "parent_id", "root_id"):
+    for name in ("name", "args", "kwargs", "queue", "parent_id", "root_id", "group_id"):
         value = getattr(update, name)
+        if name == "parent_id" and value == run.task_id:
+            continue  # a retry is sent from within the run itself: it is not its own parent
         if value is not None and (getattr(run, name) is None or update.complete):
             setattr(run, name, value)
     if update.worker and (run.worker is None or moves):

@@ -40,7 +40,8 @@ from ..core.text import safe_field, safe_text
 from ..extensions import db
 from ..redis_client import get_celery, get_redis
 from ..timeutil import utcnow
-from . import keys, store
+from . import keys, store, workflow
+from .backend import fetch_metas, scan_backend_ids
 from .merge import FINAL, RunUpdate
 from .store import database_away
 
@@ -66,43 +67,6 @@ def note_skipped(client: redis.Redis, prefix: str, task_id: str, reason: str, co
     pipe.lpush(keys.skipped_recent(prefix), json.dumps({"task_id": task_id, "reason": reason, "at": at}))
     pipe.ltrim(keys.skipped_recent(prefix), 0, SKIPPED_RECENT - 1)
     pipe.execute()
-
-
-def fetch_metas(backend, task_ids: Iterable[str]) -> dict[str, dict]:
-    """Result-backend records of ``task_ids`` that exist (one MGET on key-value backends)."""
-    ids = list(task_ids)
-    if not ids:
-        return {}
-    found: dict[str, dict] = {}
-    if hasattr(backend, "mget") and hasattr(backend, "get_key_for_task"):
-        values = backend.mget([backend.get_key_for_task(task_id) for task_id in ids])
-        for task_id, raw in zip(ids, values, strict=True):
-            if raw:
-                found[task_id] = backend.decode(raw)
-        return found
-    for task_id in ids:  # other backends: one query per run
-        meta = backend.get_task_meta(task_id)
-        if meta.get("status") not in (None, "PENDING"):
-            found[task_id] = meta
-    return found
-
-
-def scan_backend_ids(backend, *, count: int = 1000) -> Iterable[list[str]]:
-    """Task ids with a record in a Redis result backend, in chunks (SCAN, never KEYS)."""
-    client = getattr(backend, "client", None)
-    prefix = getattr(backend, "task_keyprefix", None)
-    if client is None or prefix is None or not hasattr(client, "scan_iter"):
-        return
-    prefix = prefix.decode() if isinstance(prefix, bytes) else prefix
-    chunk: list[str] = []
-    for key in client.scan_iter(match=prefix + "*", count=count):
-        key = key.decode() if isinstance(key, bytes) else key
-        chunk.append(key[len(prefix) :])
-        if len(chunk) >= count:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 class Recorder:
@@ -165,7 +129,18 @@ class Recorder:
                 updates.extend(self._backend_updates(metas))
         written = self.store(updates)
         self.written += written
+        self._revoke_late_steps(updates)
         return written
+
+    def _revoke_late_steps(self, updates: list[RunUpdate]) -> None:
+        """Steps of workflows an operator revoked, sent since (``workflow.revoke_late_steps``)."""
+        try:
+            late = workflow.revoke_late_steps(get_redis(), self.prefix, get_celery(), updates)
+        except Exception as error:  # Redis or the broker away: the next sighting tries again
+            log.warning("recorder: could not check for steps of revoked workflows: %s", error)
+            return
+        if late:
+            log.info("recorder: revoked %d step(s) of revoked workflows", len(late))
 
     def store(self, updates: list[RunUpdate]) -> int:
         """Write ``updates``: as one batch, tried twice, then one by one, setting aside what fails.

@@ -55,14 +55,62 @@ class RunOut(BaseModel):
     retry_of: str | None
     parent_id: str | None
     root_id: str | None
+    group_id: str | None = None
+    attempts: int = Field(1, description="1 + the retries: Celery keeps one id through them.")
     args: str | None
     kwargs: str | None
+    exception: str | None = Field(None, description="A failed run's exception, cut at 500 characters.")
+
+
+class TimelineEntry(BaseModel):
+    """One piece of news of an attempt (see docs/history.md, "Attempts")."""
+
+    model_config = ConfigDict(extra="allow")
+
+    k: str = Field(description="sent, received, started, progress, retried, succeeded, failed, revoked, ...")
+    n: int = Field(description="The attempt, 1 for the first.")
+    at: str | None
+
+
+class Timeline(BaseModel):
+    entries: list[TimelineEntry]
+    dropped: int
 
 
 class RunDetail(RunOut):
     result: str | None
     exception: str | None
     traceback: str | None
+    timeline: Timeline
+
+
+class WorkflowNode(BaseModel):
+    """A run (id, name, state, attempts, children) or a group (group_id, members, callbacks)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    name: str | None = None
+    state: str | None = None
+    attempts: int | None = None
+    children: list[WorkflowNode] = []
+    group_id: str | None = None
+    members: list[WorkflowNode] = []
+    callbacks: list[WorkflowNode] = []
+
+
+class WorkflowOut(BaseModel):
+    id: str
+    runs: int
+    truncated: bool
+    states: dict[str, int]
+    tree: list[WorkflowNode]
+
+
+class WorkflowRevoked(BaseModel):
+    id: str
+    revoked: list[str]
+    terminate: bool
 
 
 class Retried(RunDetail):

@@ -237,12 +237,35 @@ def run_json(run: TaskRun, *, full: bool = True) -> dict:
         "retry_of": run.retry_of,
         "parent_id": run.parent_id,
         "root_id": run.root_id,
+        "group_id": run.group_id,
+        "attempts": run.attempts,
         "args": run.args,
         "kwargs": run.kwargs,
     }
     if full:
         data.update(result=run.result, exception=run.exception, traceback=run.traceback)
+        data["timeline"] = run.timeline or {"entries": [], "dropped": 0}
+    elif run.state in ("FAILURE", "RETRY"):
+        data["exception"] = (run.exception or "")[:500] or None
     return data
+
+
+def node_json(node) -> dict:
+    """A node of a workflow tree (``workflow.Node``) as the API returns it."""
+    if node.is_group:
+        return {
+            "group_id": node.group_id,
+            "members": [node_json(member) for member in node.children],
+            "callbacks": [node_json(callback) for callback in node.callbacks],
+        }
+    run = node.run
+    return {
+        "id": run.task_id,
+        "name": run.name,
+        "state": run.state,
+        "attempts": run.attempts,
+        "children": [node_json(child) for child in node.children],
+    }
 
 
 def window_start(window: str) -> datetime:

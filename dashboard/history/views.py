@@ -12,13 +12,13 @@ from ..api import api_blueprint, json_body
 from ..core.bounds import whole_number
 from ..core.errors import DashboardError, Unprocessable
 from ..extensions import db
-from ..mount import url_for
+from ..mount import settings, url_for
 from ..openapi import api_operation
 from ..portal.permissions import mutation
-from ..redis_client import get_celery
+from ..redis_client import get_celery, get_redis
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from ..templating import render_template
-from . import actions, schemas, service
+from . import actions, schemas, service, timeline, workflow
 from .charts import WINDOWS, build_charts
 from .merge import FINAL
 
@@ -126,11 +126,25 @@ def run_detail(task_id: str):
     """One run's page; other areas link here by task id."""
     run = service.get_run(db.session, task_id)
     related = service.related_runs(db.session, run)
+    flow = workflow.workflow_of(db.session, run)
+    found = timeline.attempts(run.timeline)
+    end = timeline.ending(run.state, run.finished_at, run.exception, found) if run.state in FINAL else None
     response = page_or_fragment(
-        "history/run.html", "history/_run.html", live=True, run=run, related=related, **_run_context()
+        "history/run.html",
+        "history/_run.html",
+        live=True,
+        run=run,
+        related=related,
+        workflow=flow,
+        workflow_limit=workflow.MAX_NODES,
+        workflow_depth=workflow.SHOWN_DEPTH,
+        attempts=found,
+        dropped=timeline.dropped(run.timeline),
+        ending=end,
+        **_run_context(),
     )
-    if wants_fragment() and run.state in FINAL:
-        response.status_code = 286  # finished: stop polling
+    if wants_fragment() and run.state in FINAL and not (flow and flow.unfinished):
+        response.status_code = 286  # finished, and so is its workflow: stop polling
     return response
 
 
@@ -139,6 +153,13 @@ def _run_context() -> dict:
         "display_limit": service.DISPLAY_LIMIT,
         "final_states": FINAL,
     }
+
+
+def _revoke_workflow(task_id: str, terminate: bool) -> actions.BulkOutcome:
+    config = settings()
+    return actions.revoke_workflow(
+        db.session, get_celery(), get_redis(), config["TASKDECK_KEY_PREFIX"], task_id, terminate=terminate
+    )
 
 
 @bp.get("/runs/<task_id>/download/<field>")
@@ -212,12 +233,7 @@ def bulk_delete():
 @mutation("operator", "history.retry")
 def retry(task_id: str):
     new_run = actions.retry_run(db.session, get_celery(), task_id)
-    target = url_for("history.run_detail", task_id=new_run.task_id)
-    if wants_fragment():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+    return _to_run_page(new_run.task_id)
 
 
 @bp.post("/runs/<task_id>/revoke")
@@ -225,6 +241,18 @@ def retry(task_id: str):
 def revoke(task_id: str):
     terminate = request.form.get("terminate") == "1"
     actions.revoke_runs(db.session, get_celery(), [task_id], terminate=terminate)
+    return _to_run_page(task_id)
+
+
+@bp.post("/runs/<task_id>/revoke-workflow")
+@mutation("operator", "history.revoke_workflow")
+def revoke_workflow(task_id: str):
+    _revoke_workflow(task_id, request.form.get("terminate") == "1")
+    return _to_run_page(task_id)
+
+
+def _to_run_page(task_id: str):
+    """After an action from a run's page: htmx follows HX-Redirect, a plain form the redirect."""
     target = url_for("history.run_detail", task_id=task_id)
     if wants_fragment():
         response = make_response("", 204)
@@ -279,15 +307,55 @@ def api_retry(task_id: str):
 @mutation("operator", "history.revoke")
 @api_operation(_l("Revoke a run"), tag="runs", body=schemas.RevokeBody, responses={202: schemas.Revoked})
 def api_revoke(task_id: str):
-    data = json_body()
-    terminate = data.get("terminate", False)
-    if not isinstance(terminate, bool):
-        raise Unprocessable(_l("terminate must be true or false"), field="terminate")
+    terminate = _terminate_flag(json_body())
     service.get_run(db.session, task_id)
     outcome = actions.revoke_runs(db.session, get_celery(), [task_id], terminate=terminate)
     if not outcome.done:
         raise DashboardError(_l("the run has already finished"), field="task_id")
     return jsonify({"id": task_id, "revoked": True, "terminate": terminate}), 202
+
+
+@api.get("/<task_id>/workflow")
+@api_operation(
+    _l("The workflow (chain, group, chord) a run belongs to, as a tree"),
+    tag="runs",
+    responses={200: schemas.WorkflowOut},
+)
+def api_workflow(task_id: str):
+    run = service.get_run(db.session, task_id)
+    flow = workflow.workflow_of(db.session, run)
+    if flow is None:
+        return jsonify({"id": task_id, "runs": 1, "truncated": False, "states": {run.state: 1}, "tree": []})
+    return jsonify(
+        {
+            "id": task_id,
+            "runs": len(flow.runs),
+            "truncated": flow.truncated,
+            "states": flow.states(),
+            "tree": [service.node_json(node) for node in flow.nodes],
+        }
+    )
+
+
+@api.post("/<task_id>/revoke-workflow")
+@mutation("operator", "history.revoke_workflow")
+@api_operation(
+    _l("Revoke every unfinished run of a run's workflow, and its steps sent later"),
+    tag="runs",
+    body=schemas.RevokeBody,
+    responses={202: schemas.WorkflowRevoked},
+)
+def api_revoke_workflow(task_id: str):
+    terminate = _terminate_flag(json_body())
+    outcome = _revoke_workflow(task_id, terminate)
+    return jsonify({"id": task_id, "revoked": outcome.done, "terminate": terminate}), 202
+
+
+def _terminate_flag(data: dict) -> bool:
+    terminate = data.get("terminate", False)
+    if not isinstance(terminate, bool):
+        raise Unprocessable(_l("terminate must be true or false"), field="terminate")
+    return terminate
 
 
 @api.delete("/<task_id>")

@@ -158,3 +158,79 @@ def test_any_arrival_order_and_sender_clock_skew_end_in_the_furthest_state(skew,
     run = replay(*(event(kind, times[kind]) for kind in order))
     assert run.state == "STARTED"
     assert run.started_at == datetime.fromtimestamp(T0 + 1.0 + gap, UTC)
+
+
+def _retried_three_times(countdown: float, lag: float) -> dict[str, list[tuple[str, float, dict]]]:
+    """A run that fails twice and then succeeds, as three streams of events: the sender's, the
+    worker's main process (received) and the processes that ran each attempt. ``lag``: how long
+    after a retry's own message went out the attempt that sent it tells of its end."""
+    sender = [("task-sent", 0.0, {"retries": 0})]
+    main = [("task-received", 0.1, {"retries": 0})]
+    children = []
+    start = 0.2
+    for attempt in (1, 2, 3):
+        children.append(("task-started", start, {}))
+        if attempt == 3:
+            children.append(("task-succeeded", start + 0.1, {"result": "'ok'", "runtime": 0.1}))
+            break
+        sent = start + 0.05
+        children.append(("task-sent", sent, {"retries": attempt}))  # the retry's message
+        main.append(("task-received", sent + 0.01, {"retries": attempt, "eta": "2030-01-01T00:00:00+00:00"}))
+        exception = f"Retry(Retry(...), ConnectionError('attempt {attempt}'), {countdown})"
+        children.append(("task-retried", sent + lag, {"exception": exception}))
+        start = sent + lag + countdown + 0.01
+    return {"sender": sender, "main": main, "children": children}
+
+
+@given(
+    countdown=st.floats(min_value=0.0, max_value=5.0),
+    lag=st.floats(min_value=0.0, max_value=1.0),
+    picks=st.lists(st.sampled_from(["sender", "main", "children"]), min_size=20, max_size=20),
+)
+def test_every_attempt_keeps_its_own_news_whatever_the_arrival_order(countdown, lag, picks):
+    """The class: a retried run's events from three processes interleaved in any order (each
+    process's own in order). Every entry lands in its attempt: three starts, two retries with
+    their exceptions, one success, and the run ends SUCCESS after three attempts."""
+    streams = _retried_three_times(countdown, lag)
+    arrival = []
+    for pick in picks + ["sender", "main", "children"] * 10:
+        if streams[pick]:
+            arrival.append(streams[pick].pop(0))
+    run = replay(*(event(kind, at, **fields) for kind, at, fields in arrival))
+    assert (run.state, run.retries) == ("SUCCESS", 2)
+    entries = run.timeline["entries"]
+    by_kind = {
+        kind: [e["n"] for e in entries if e["k"] == kind] for kind in ("started", "retried", "succeeded")
+    }
+    assert sorted(by_kind["started"]) == [1, 2, 3]
+    assert sorted(by_kind["retried"]) == [1, 2]
+    assert by_kind["succeeded"] == [3]
+    exceptions = {e["n"]: e["x"] for e in entries if e["k"] == "retried"}
+    assert exceptions == {1: "ConnectionError('attempt 1')", 2: "ConnectionError('attempt 2')"}
+    assert sorted(e["n"] for e in entries if e["k"] == "received") == [1, 2, 3]
+
+
+def test_a_long_history_keeps_its_first_entries_and_the_latest_ones_bounded():
+    from dashboard.history import timeline
+
+    updates = [event("task-sent", 0, retries=0)]
+    for attempt in range(200):
+        updates += [
+            event("task-received", attempt * 10 + 1, retries=attempt),
+            event("task-started", attempt * 10 + 2),
+            event("task-retried", attempt * 10 + 3, exception="x" * 5000),
+        ]
+    run = replay(*updates)
+    entries = run.timeline["entries"]
+    assert len(entries) == timeline.LIMIT
+    assert run.timeline["dropped"] == len(updates) - timeline.LIMIT
+    assert entries[0]["k"] == "sent" and entries[-1] == {**entries[-1], "k": "retried", "n": 200}
+    assert all(len(e.get("x", "")) <= timeline.TEXT_LIMIT + 60 for e in entries)
+
+
+def test_a_retry_is_not_its_own_parent():
+    run = replay(
+        event("task-received", 1, retries=0, parent_id=None, root_id="t1"),
+        event("task-sent", 2, retries=1, parent_id="t1", root_id="t1"),
+    )
+    assert run.parent_id is None and run.root_id == "t1"
