@@ -22,7 +22,11 @@ class RunsQuery(BaseModel):
     schedule: str = Field("", description="Schedule id.")
     since: str = Field("", description="ISO 8601 date-time.")
     until: str = Field("", description="ISO 8601 date-time.")
-    q: str = Field("", description="Text the id, name, args or result contain.")
+    q: str = Field(
+        "",
+        description='A search (docs/history.md "Search"), e.g. state:FAILURE task:tasks.sync* '
+        'exception:"timed out" -origin:schedule since:2h',
+    )
     before: str = Field("", description="next_cursor of the previous page.")
     after: str = Field("", description="prev_cursor of the previous page.")
     limit: int = Field(PAGE_SIZE, json_schema_extra={"minimum": 1, "maximum": MAX_PAGE_SIZE})

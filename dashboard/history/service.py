@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..core.bounds import MAX_ROW_ID, whole_number
 from ..core.errors import NotFound, Unprocessable
 from ..core.runs import ORIGINS, STATES, TaskRun
 from ..timeutil import as_utc, utcnow
+from . import query
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -64,7 +65,14 @@ class Filters:
         for name in ("since", "until"):
             if getattr(filters, name):
                 _parse_time(getattr(filters, name), name)
+        query.parse(filters.q)  # QueryError (422, field q) when the search is not in the language
         return filters
+
+    @property
+    def scanned(self) -> bool:
+        """True when the search has text terms, so only the newest query.SCAN_ROWS runs are read."""
+        tree = query.parse(self.q) if self.q else None
+        return tree is not None and query.scans(tree)
 
     def as_dict(self) -> dict[str, str]:
         """The non-empty filters, for links and hidden form fields."""
@@ -90,14 +98,11 @@ class Filters:
         if self.until:
             where.append(TaskRun.created_at < _parse_time(self.until, "until"))
         if self.q:
-            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append(
-                or_(
-                    TaskRun.task_id.like(self.q.replace("%", "").replace("_", "") + "%"),
-                    TaskRun.args.like(pattern, escape="\\"),
-                    TaskRun.kwargs.like(pattern, escape="\\"),
-                )
-            )
+            tree = query.parse(self.q)
+            if tree is not None:
+                where.append(query.clause(tree))
+                if query.scans(tree):
+                    where.append(query.scan_floor())
         return where
 
 

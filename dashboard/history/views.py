@@ -18,7 +18,7 @@ from ..portal.permissions import mutation
 from ..redis_client import get_celery, get_redis
 from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from ..templating import render_template
-from . import actions, schemas, service, timeline, workflow
+from . import actions, query, schemas, service, timeline, workflow
 from .charts import WINDOWS, build_charts
 from .merge import FINAL
 
@@ -57,6 +57,7 @@ def _content_context(filters: service.Filters, *, notice: str | None = None, err
         "states": service.STATES,
         "origins": service.ORIGINS,
         "final_states": FINAL,
+        "scan_rows": query.SCAN_ROWS,
     }
 
 
