@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, func, select
+from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..extensions import db
@@ -55,6 +55,8 @@ class TaskRun(db.Model):
     retry_of: Mapped[str | None] = mapped_column(String(64))
     # The group (or chord header) the run belongs to, as its result-backend record names it.
     group_id: Mapped[str | None] = mapped_column(String(64))
+    # A FAILURE run's group: its exception's type and message pattern (dashboard.history.errors).
+    error_group: Mapped[str | None] = mapped_column(String(16))
     # Every attempt's news, bounded (dashboard.history.timeline).
     timeline: Mapped[dict | None] = mapped_column(JSON)
     origin: Mapped[str] = mapped_column(String(16), nullable=False, default="other")
@@ -88,6 +90,17 @@ class TaskRun(db.Model):
         Index("ix_task_runs_root_id", "root_id"),
         Index("ix_task_runs_retry_of", "retry_of"),
         Index("ix_task_runs_group_id", "group_id"),
+        Index("ix_task_runs_error_group_seq", "error_group", "seq"),
+        # The errors page's whole read, failures only (only FAILURE runs have an error group).
+        Index(
+            "ix_task_runs_failures",
+            "seq",
+            "error_group",
+            "name",
+            "created_at",
+            sqlite_where=text("error_group IS NOT NULL"),
+            postgresql_where=text("error_group IS NOT NULL"),
+        ),
     )
 
 

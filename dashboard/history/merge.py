@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from ..core.runs import progress_percent
 from ..core.text import safe_field, safe_json, safe_text
-from . import timeline
+from . import errors, timeline
 
 VALUE_LIMIT = 65536  # characters kept of args, kwargs, result, exception and traceback
 NAME_SIZE = 255  # the String columns: name, worker, queue
@@ -104,6 +104,7 @@ class RunState:
     root_id: str | None = None
     group_id: str | None = None
     timeline: dict | None = None
+    error_group: str | None = None
 
     @classmethod
     def from_row(cls, row) -> RunState:
@@ -263,6 +264,7 @@ def merge(current: RunState | None, update: RunUpdate) -> RunState:
     item = _timeline_entry(update, attempt)
     if item is not None:
         run.timeline = timeline.add(run.timeline, item)
+    run.error_group = errors.group_key(run.exception) if run.state == "FAILURE" else None
     return run
 
 

@@ -34,12 +34,12 @@ MAX_TERMS = 30
 MAX_DEPTH = 8
 FIELDS = (
     "task", "state", "queue", "worker", "origin", "schedule", "id", "group", "root", "parent",
-    "exception", "args", "kwargs", "result", "since", "until", "retries", "runtime",
+    "exception", "args", "kwargs", "result", "since", "until", "retries", "runtime", "error",
 )  # fmt: skip
 TEXT_FIELDS = frozenset({"exception", "args", "kwargs", "result"})
 NUMBER_FIELDS = {"retries": TaskRun.retries, "runtime": TaskRun.runtime}
 EXACT_FIELDS = {"queue": TaskRun.queue, "worker": TaskRun.worker, "group": TaskRun.group_id}
-EXACT_FIELDS |= {"root": TaskRun.root_id, "parent": TaskRun.parent_id}
+EXACT_FIELDS |= {"root": TaskRun.root_id, "parent": TaskRun.parent_id, "error": TaskRun.error_group}
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<open>\() | (?P<close>\)) |

@@ -131,3 +131,40 @@ class Revoked(BaseModel):
     id: str
     revoked: bool
     terminate: bool
+
+
+class ErrorsQuery(BaseModel):
+    window: str = Field("day", json_schema_extra={"enum": ["hour", "day", "week"]})
+
+
+class ErrorsRetryBody(BaseModel):
+    window: str = Field("day", json_schema_extra={"enum": ["hour", "day", "week"]})
+
+
+class ErrorExample(BaseModel):
+    id: str
+    exception: str
+
+
+class ErrorGroupOut(BaseModel):
+    key: str = Field(description="16 hexadecimal digits; search error:<key> for its runs.")
+    type: str
+    pattern: str = Field(description="The message with numbers, ids and addresses as <n>, <id>, <addr>.")
+    count: int
+    first_seen: str
+    last_seen: str
+    tasks: dict[str, int]
+    example: ErrorExample
+    runs_url: str
+
+
+class ErrorGroups(BaseModel):
+    window: str
+    groups: list[ErrorGroupOut]
+
+
+class ErrorsRetried(BaseModel):
+    key: str
+    window: str
+    retried: list[str]
+    refused: int

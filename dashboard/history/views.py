@@ -366,3 +366,6 @@ def api_delete(task_id: str):
     service.get_run(db.session, task_id)
     actions.delete_runs(db.session, [task_id])
     return "", 204
+
+
+from . import error_views  # noqa: E402,F401  (its routes are on bp and api)
