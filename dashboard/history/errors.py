@@ -25,7 +25,8 @@ WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedel
 GROUPS_SHOWN = 100
 TASKS_SHOWN = 5
 PATTERN_LIMIT = 300
-_CALL = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)\((?P<message>.*)\)$", re.S)
+# A stored exception cut at its size limit has lost its closing parenthesis: the pattern allows it.
+_CALL = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)\((?P<message>.*?)\)?$", re.S)
 _COLON = re.compile(
     r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout)): (?P<message>.*)$"
 )
@@ -42,8 +43,8 @@ def normalise(exception: str) -> tuple[str, str]:
     text = exception.strip().split("\n", 1)[0][:2000]
     match = _CALL.match(text) or _COLON.match(text)
     kind, message = (match.group("type"), match.group("message")) if match else ("", text)
-    if len(message) >= 2 and message[0] == message[-1] and message[0] in "'\"":
-        message = message[1:-1]
+    if message[:1] in ("'", '"'):
+        message = message[1:-1] if len(message) >= 2 and message[-1] == message[0] else message[1:]
     for pattern, placeholder in _VARYING:
         message = pattern.sub(placeholder, message)
     return kind[:120], message[:PATTERN_LIMIT]

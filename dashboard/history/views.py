@@ -58,6 +58,8 @@ def _content_context(filters: service.Filters, *, notice: str | None = None, err
         "origins": service.ORIGINS,
         "final_states": FINAL,
         "scan_rows": query.SCAN_ROWS,
+        # A refused search stays in its box, to be mended.
+        "typed_q": str(request.values.get("q", ""))[:255] if error is not None else filters.q,
     }
 
 

@@ -221,3 +221,12 @@ def test_text_terms_are_bounded_to_the_newest_runs_and_field_terms_are_not():
     assert query.scans(query.parse("state:FAILURE acme"))
     assert query.scans(query.parse("-kwargs.n=5"))
     assert not query.scans(query.parse("state:FAILURE task:tasks.* since:2h (queue:a OR worker:b)"))
+
+
+def test_the_page_refuses_a_broken_search_with_its_reason_and_keeps_it_to_mend(client):
+    response = client.get("/history/?q=(state:FAILURE")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "is not closed" in page and 'value="(state:FAILURE"' in page
+    api = client.get("/api/v1/runs?q=state:DONE")
+    assert api.status_code == 422 and api.get_json()["field"] == "q"
