@@ -54,6 +54,7 @@ _ENV: dict[str, tuple[object, type]] = {
     "HISTORY_FLUSH_SECONDS": (0.2, float),
     "HISTORY_PROGRESS_SECONDS": (1.0, float),
     "HISTORY_RECONCILE_SECONDS": (30.0, float),
+    "HISTORY_LOST_AFTER_SECONDS": (3600.0, float),
     "HISTORY_FULL_SCAN_SECONDS": (600.0, float),
     "SCHEDULE_MISSED_GRACE": (300.0, float),
     "SCHEDULE_LOCK_TTL": (None, float),

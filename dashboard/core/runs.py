@@ -21,7 +21,10 @@ from ..timeutil import utcnow
 if TYPE_CHECKING:
     from .origins import OriginEntry
 
-STATES = ("PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "DISCARDED")
+STATES = (
+    "PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY",
+    "SUCCESS", "FAILURE", "REVOKED", "DISCARDED", "LOST",
+)  # fmt: skip
 # A message deleted or purged from its queue before a worker took it: final, with who and why.
 DISCARDED = "DISCARDED"
 DISCARD_BATCH = 500

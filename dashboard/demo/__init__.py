@@ -114,8 +114,11 @@ def fill(
     dataset.schedules(work, size, summary.suffix)
     echo(f"waiting messages on {BACKFILL}")
     dataset.waiting_messages(work, size, hold, waiting_expect)
+    lost_after = float(config.get("HISTORY_LOST_AFTER_SECONDS", 3600.0))
     if waiting_expect == PENDING:
         dataset.discarded_message(work)
+        if lost_after > 0:
+            dataset.lost_message(work, lost_after)
     echo("staging list")
     dataset.staging_list(work, size, summary.suffix)
     echo("finished work: ordinary, hostile, huge, deep, failing, retried, expired, workflows")
@@ -130,7 +133,8 @@ def fill(
         promised = [
             state
             for state in STATES
-            if waiting_expect == PENDING or state not in ("PENDING", "RETRY", "DISCARDED")
+            if (waiting_expect == PENDING or state not in ("PENDING", "RETRY", "DISCARDED", "LOST"))
+            and (lost_after > 0 or state != "LOST")
         ]
         wait_for_history(work.session, work.expected(), timeout, "the demo's runs", promised)
     return _summarise(work, summary, running)

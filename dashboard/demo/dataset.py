@@ -465,3 +465,25 @@ def unfinished_work(work: Work, hold: float, timeout: float, waiting_expect: fro
         f"RETRY {retrying.task_id}",
         f"RECEIVED {released}, {later.task_id}, {report.task_id}, {elsewhere}",
     ]
+
+
+def lost_message(work: Work, lost_after: float) -> None:
+    """A backfill message the broker lost (as a flushed or failed-over Redis loses it), sent
+    before the lost threshold: reconciliation finds it nowhere and marks its run LOST."""
+    from sqlalchemy import update
+
+    from ..core.broker import layout_for
+    from ..core.runs import TaskRun
+    from ..queues import actions as queue_actions
+
+    sent = work.operator(
+        "tasks.backfill_day",
+        "lost by the broker",
+        kwargs={"day": "1999-12-30", "source": "orders"},
+        queue=BACKFILL,
+        expect=frozenset({"LOST"}),
+    )
+    queue_actions.delete_message(work.broker, layout_for(work.celery), BACKFILL, sent.task_id)
+    long_ago = utcnow() - timedelta(seconds=lost_after + 60)
+    work.session.execute(update(TaskRun).where(TaskRun.task_id == sent.task_id).values(sent_at=long_ago))
+    work.session.commit()

@@ -37,8 +37,9 @@ RANK = {
     "FAILURE": 5,
     "REVOKED": 5,
     "DISCARDED": 5,  # its message was deleted or purged (dashboard.core.runs.discard)
+    "LOST": 5,  # found nowhere long after it was sent (history.lost); any later news moves it on
 }
-FINAL = frozenset({"SUCCESS", "FAILURE", "REVOKED", "DISCARDED"})
+FINAL = frozenset({"SUCCESS", "FAILURE", "REVOKED", "DISCARDED", "LOST"})
 UNFINISHED = ("PENDING", "RECEIVED", "STARTED", "PROGRESS", "RETRY")
 
 EVENT_STATES = {
@@ -237,6 +238,8 @@ class RunUpdate:
 
 def accepts(current: RunState, update: RunUpdate) -> bool:
     """True when ``update``'s state should replace ``current``'s (see the module docstring)."""
+    if current.state == "LOST" and update.state is not None:
+        return True  # an inference, not news: whatever the run's own events say wins
     if update.state is None or current.state in FINAL:
         return False
     if update.state in FINAL:

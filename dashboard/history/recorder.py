@@ -40,7 +40,7 @@ from ..core.text import safe_field, safe_text
 from ..extensions import db
 from ..redis_client import get_celery, get_redis
 from ..timeutil import utcnow
-from . import keys, store, workflow
+from . import keys, lost, store, workflow
 from .backend import fetch_metas, scan_backend_ids
 from .merge import FINAL, RunUpdate
 from .store import database_away
@@ -80,6 +80,7 @@ class Recorder:
         self.flush_seconds = float(config.get("HISTORY_FLUSH_SECONDS", 0.2))
         self.progress_seconds = float(config.get("HISTORY_PROGRESS_SECONDS", 1.0))
         self.reconcile_seconds = float(config.get("HISTORY_RECONCILE_SECONDS", 30.0))
+        self.lost_after = float(config.get("HISTORY_LOST_AFTER_SECONDS", lost.LOST_AFTER))
         self.full_scan_seconds = float(config.get("HISTORY_FULL_SCAN_SECONDS", 600.0))
         self.retention_days = float(config.get("HISTORY_RETENTION_DAYS", 30))
         self.fetch_final_values = True
@@ -256,6 +257,7 @@ class Recorder:
         db.session.rollback()
         for start in range(0, len(ids), 500):
             written += self._apply_backend(ids[start : start + 500])
+        written += lost.mark_lost(db.session, get_redis(), self.prefix, get_celery(), self.lost_after)
         if full:
             backend = get_celery().backend
             for chunk in scan_backend_ids(backend):
