@@ -39,6 +39,8 @@ _ENV: dict[str, tuple[object, type]] = {
     "AUTH_GROUPS_HEADER": ("X-Forwarded-Groups", str),
     "AUTH_GROUP_ROLES": ("", str),
     "AUTH_DEFAULT_ROLE": ("", str),
+    # Who may retry a run with changed arguments or options (history): operator or admin.
+    "RETRY_WITH_CHANGES_ROLE": ("admin", str),
     "AUTH_TRUSTED_PROXIES": ("127.0.0.1,::1", str),
     "AUTH_BASIC_MAX_FAILURES": (10, int),
     "AUTH_BASIC_FAILURE_WINDOW": (300.0, float),
@@ -130,3 +132,5 @@ def validate(config) -> None:
     parse_networks(config["AUTH_TRUSTED_PROXIES"])
     if config["AUTH_DEFAULT_ROLE"] not in ("", "viewer", "operator", "admin"):
         raise ValueError("AUTH_DEFAULT_ROLE must be empty, viewer, operator or admin")
+    if config["RETRY_WITH_CHANGES_ROLE"] not in ("operator", "admin"):
+        raise ValueError("RETRY_WITH_CHANGES_ROLE must be operator or admin")

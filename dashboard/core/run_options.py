@@ -279,6 +279,17 @@ class Run(BaseModel):
             return self.expires
         return now + timedelta(seconds=self.expires)
 
+    def send_options(self, now: datetime) -> dict[str, object]:
+        """Keyword arguments for ``Celery.send_task`` (only those set), an expiry counted from ``now``."""
+        values = {
+            "queue": self.queue,
+            "priority": self.priority,
+            "countdown": self.countdown,
+            "eta": self.eta,
+        }
+        values["expires"] = self.expires_at(now)
+        return {name: value for name, value in values.items() if value is not None}
+
     @property
     def expires_after(self) -> float | None:
         """The expiry in seconds when given in seconds (a staged run counts it from its release)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from celery import Celery
 from flask_babel import gettext, ngettext
@@ -15,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from ..core.dispatch import Outgoing, send
 from ..core.errors import DashboardError, NotFound, Unprocessable, reason
+from ..core.run_options import queue_checker, validate_run
 from ..core.runs import TaskRun
+from ..core.tasks import require_task
 from .merge import FINAL
 from .service import BULK_LIMIT, Filters, get_run
 from .workflow import remember_revoked, workflow_of
@@ -72,12 +75,76 @@ def retry_run(session: Session, celery_app: Celery, task_id: str) -> TaskRun:
         retry_of=run.task_id,
         options={"queue": run.queue} if run.queue else {},
     )
+    return _sent_retry(session, celery_app, run, retry)
+
+
+def _sent_retry(session: Session, celery_app: Celery, run: TaskRun, retry: Outgoing) -> TaskRun:
     new_id = send(celery_app, session, retry)
     try:
         return get_run(session, new_id)
     except NotFound:
         # Sent, but the history could not note it (logged): the recorder adds the row from events.
-        return TaskRun(task_id=new_id, name=run.name, state="PENDING", queue=run.queue, retry_of=run.task_id)
+        queue = retry.options.get("queue", run.queue)
+        return TaskRun(task_id=new_id, name=run.name, state="PENDING", queue=queue, retry_of=run.task_id)
+
+
+def changeable_values(celery_app: Celery, run: TaskRun) -> dict[str, str]:
+    """What the "retry with changes" form starts from: the exact arguments when the result
+    backend kept them, else the stored text (a shortened repr the operator must mend)."""
+    try:
+        args, kwargs = original_arguments(celery_app, run)
+        values = {
+            "args": json.dumps(args, ensure_ascii=False),
+            "kwargs": json.dumps(kwargs, ensure_ascii=False),
+        }
+    except (DashboardError, TypeError, ValueError):
+        values = {"args": run.args or "[]", "kwargs": run.kwargs or "{}"}
+    return {**values, "queue": run.queue or "", "priority": "", "countdown": ""}
+
+
+CHANGEABLE = ("args", "kwargs", "queue", "priority", "countdown", "eta", "expires", "timezone")
+
+
+def retry_with_changes(
+    session: Session,
+    celery_app: Celery,
+    task_id: str,
+    changes: Mapping,
+    *,
+    max_payload_bytes: int,
+    now: datetime,
+) -> TaskRun:
+    """Send the run's task again with ``changes`` (any of CHANGEABLE; what is not given stays as
+    the run had it), validated as the run form validates, under a new id linked to the old one."""
+    run = get_run(session, task_id)
+    if not run.name:
+        raise Unprocessable(_l("the run's task name is not known yet"), field="task_id")
+    unknown = sorted(set(changes) - set(CHANGEABLE))
+    if unknown:
+        raise Unprocessable(_l("%(field)s cannot be changed", field=unknown[0]), field=unknown[0])
+    given = {name: value for name, value in changes.items() if value not in (None, "")}
+    if "args" not in given or "kwargs" not in given:
+        args, kwargs = original_arguments(celery_app, run)
+        given.setdefault("args", args)
+        given.setdefault("kwargs", kwargs)
+    if "queue" not in given and run.queue:
+        given["queue"] = run.queue
+    validated = validate_run(
+        {"task": run.name, **given},
+        task=require_task(celery_app, run.name),
+        now=now,
+        max_payload_bytes=max_payload_bytes,
+        queue_known=queue_checker(celery_app),
+    )
+    retry = Outgoing(
+        task=run.name,
+        args=validated.args,
+        kwargs=validated.kwargs,
+        origin="operator",
+        retry_of=run.task_id,
+        options=validated.send_options(now),
+    )
+    return _sent_retry(session, celery_app, run, retry)
 
 
 ALREADY_FINISHED = _l("already finished")

@@ -71,7 +71,7 @@ def group_json(group: errors.ErrorGroup) -> dict:
         "last_seen": group.last_seen.isoformat(),
         "tasks": group.tasks,
         "example": {"id": group.example_id, "exception": group.example},
-        "runs_url": url_for("history.index", q=f"error:{group.key}"),
+        "runs_url": url_for("history.index", q=group.query),
     }
 
 

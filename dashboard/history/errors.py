@@ -70,6 +70,11 @@ class ErrorGroup:
     example_id: str = ""
     tasks: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def query(self) -> str:
+        """The history search for this group's runs."""
+        return f"error:{self.key}"
+
 
 def window_floor(session: Session, since: datetime) -> int | None:
     """The ``seq`` of the first run recorded at or after ``since`` (None: nothing that recent)."""

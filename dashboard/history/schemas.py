@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.runs import ORIGINS, STATES
-from ..openapi import documented
+from ..openapi import documented, run_option
 from .service import MAX_PAGE_SIZE, PAGE_SIZE
 
 
@@ -168,3 +168,21 @@ class ErrorsRetried(BaseModel):
     window: str
     retried: list[str]
     refused: int
+
+
+class RetryChanges(BaseModel):
+    """What to change; anything left out stays as the run had it (the arguments exact when the
+    result backend kept them). The bounds are the run form's."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"kwargs": {"partner": "acme"}, "queue": "celery", "countdown": 10}]}
+    )
+
+    args: run_option("args", "Positional arguments.") = None
+    kwargs: run_option("kwargs", "Keyword arguments.") = None
+    queue: run_option("queue", "A queue the app configures or a live worker consumes.") = None
+    priority: run_option("priority", "0-9.") = None
+    countdown: run_option("countdown", "Seconds from now.") = None
+    eta: run_option("eta", "When to run (ISO 8601).") = None
+    expires: run_option("expires", "Seconds from sending, or an ISO 8601 date-time.") = None
+    timezone: run_option("timezone", "IANA zone an ETA without offset is read in.") = None

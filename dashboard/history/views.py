@@ -127,11 +127,18 @@ def charts():
 @bp.get("/runs/<task_id>")
 def run_detail(task_id: str):
     """One run's page; other areas link here by task id."""
+    return run_page(task_id)
+
+
+def run_page(task_id: str, *, status: int = 200, **extra):
+    """The run page (or its polled fragment); ``extra`` goes to the page's own forms."""
     run = service.get_run(db.session, task_id)
     related = service.related_runs(db.session, run)
     flow = workflow.workflow_of(db.session, run)
     found = timeline.attempts(run.timeline)
     end = timeline.ending(run.state, run.finished_at, run.exception, found) if run.state in FINAL else None
+    if not wants_fragment():
+        extra.setdefault("changes", actions.changeable_values(get_celery(), run))
     response = page_or_fragment(
         "history/run.html",
         "history/_run.html",
@@ -144,8 +151,10 @@ def run_detail(task_id: str):
         attempts=found,
         dropped=timeline.dropped(run.timeline),
         ending=end,
+        **extra,
         **_run_context(),
     )
+    response.status_code = status
     if wants_fragment() and run.state in FINAL and not (flow and flow.unfinished):
         response.status_code = 286  # finished, and so is its workflow: stop polling
     return response
@@ -370,4 +379,4 @@ def api_delete(task_id: str):
     return "", 204
 
 
-from . import error_views  # noqa: E402,F401  (its routes are on bp and api)
+from . import error_views, retry_views  # noqa: E402,F401  (their routes are on bp and api)

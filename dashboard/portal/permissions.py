@@ -122,9 +122,10 @@ def current_identity() -> Identity | None:
 
 
 def can(role: str) -> bool:
-    """True when the current identity holds at least ``role`` (templates hide what it cannot do)."""
+    """True when the current identity holds at least ``role`` (templates hide what it cannot do);
+    ``setting:NAME`` is the role the mount's setting NAME names."""
     identity = current_identity()
-    return identity is not None and identity.can(role)
+    return identity is not None and identity.can(needed_role(role))
 
 
 def requires_role(role: str):
@@ -167,8 +168,14 @@ def _request_params() -> object:
         return {"body": f"<not read, over the {limit}-byte limit>"}
 
 
+def needed_role(role: str) -> str:
+    """``role``, or for ``setting:NAME`` the role the mount's setting NAME names."""
+    return str(mount_settings()[role.removeprefix("setting:")]) if role.startswith("setting:") else role
+
+
 def mutation(role: str, action: str):
-    """Mark a view as a change: refuse it below ``role``, and audit whatever happens."""
+    """Mark a view as a change: refuse it below ``role`` (or the role a ``setting:NAME`` names),
+    and audit whatever happens."""
 
     def decorate(view):
         @wraps(view)
@@ -188,7 +195,7 @@ def mutation(role: str, action: str):
                 )
                 maybe_prune_audit(db.session, mount_settings()["AUDIT_RETENTION_DAYS"])
 
-            if not identity.can(role):
+            if not identity.can(needed_role(role)):
                 audit("forbidden")
                 abort(403)
             try:

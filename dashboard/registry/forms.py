@@ -119,3 +119,13 @@ def build_run_form(
         if not info.parameters:
             form.mode.data = "json"
     return form
+
+
+def prefill_from_run(form: RunForm, run) -> None:
+    """Start ``form`` from a recorded run (``core.runs.TaskRun``): its arguments as raw JSON and
+    its queue, for the operator to edit before sending (the history's "clone into the run form")."""
+    form.mode.data = "json"
+    form.args.data = run.args or "[]"
+    form.kwargs.data = run.kwargs or "{}"
+    if run.queue and any(choice.value == run.queue for choice in form.queue.choices):
+        form.queue.data = run.queue

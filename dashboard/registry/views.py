@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, make_response, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from ..api import api_blueprint, json_body
 from ..core import broker
 from ..core.errors import DashboardError
+from ..core.runs import TaskRun
 from ..extensions import db
 from ..mount import settings, url_for
 from ..openapi import api_operation
@@ -18,7 +20,7 @@ from ..rendering import fragment_only, page_or_fragment, wants_fragment
 from ..templating import render_template
 from ..timeutil import utcnow
 from . import catalogue, schemas, service
-from .forms import build_run_form
+from .forms import build_run_form, prefill_from_run
 
 bp = Blueprint("registry", __name__, url_prefix="/tasks")
 api = api_blueprint("registry_api", __name__, "tasks")
@@ -78,13 +80,7 @@ def _task_page(
 ):
     celery_app = get_celery()
     if form is None and info.in_app:
-        form = build_run_form(
-            info,
-            broker.known_queues(celery_app, report.queue_names()),
-            info.queue,
-            service.zone_names(),
-            _operator_zone(),
-        )
+        form = _run_form(celery_app, info, report)
     sent = submitted.task_id if submitted and not submitted.staged else None
     context = {
         "task": info,
@@ -105,11 +101,25 @@ def _task_page(
     return response
 
 
+def _run_form(celery_app, info: catalogue.TaskInfo, report: catalogue.WorkerReport):
+    queues = broker.known_queues(celery_app, report.queue_names())
+    return build_run_form(info, queues, info.queue, service.zone_names(), _operator_zone())
+
+
 @bp.get("/<path:name>")
 def task_detail(name: str):
+    """A task's page; ``?clone=<task id>`` fills the Run form with that run's arguments and queue."""
     report = _report()
-    info = catalogue.describe_task(get_celery(), name, report)
-    return _task_page(info, report)
+    celery_app = get_celery()
+    info = catalogue.describe_task(celery_app, name, report)
+    form = None
+    clone = str(request.args.get("clone", ""))[:64]
+    if clone and info.in_app:
+        source = db.session.scalar(select(TaskRun).where(TaskRun.task_id == clone, TaskRun.name == info.name))
+        if source is not None:
+            form = _run_form(celery_app, info, report)
+            prefill_from_run(form, source)
+    return _task_page(info, report, form=form)
 
 
 @bp.post("/<path:name>/run")
@@ -120,13 +130,7 @@ def run(name: str):
     service.require_task(celery_app, name)
     report = _report()
     info = catalogue.describe_task(celery_app, name, report)
-    form = build_run_form(
-        info,
-        broker.known_queues(celery_app, report.queue_names()),
-        info.queue,
-        service.zone_names(),
-        _operator_zone(),
-    )
+    form = _run_form(celery_app, info, report)
     if not form.validate():
         form.general_errors.append(_("the form could not be read; reload the page and try again"))
         return _task_page(info, report, form=form, status=400)

@@ -52,6 +52,7 @@ def environment(tmp_path, redis_url: str) -> dict[str, tuple[str, object]]:
         "HISTORY_PROGRESS_SECONDS": ("1.5", 1.5),
         "HISTORY_RECONCILE_SECONDS": ("31", 31.0),
         "HISTORY_LOST_AFTER_SECONDS": ("1801", 1801.0),
+        "RETRY_WITH_CHANGES_ROLE": ("operator", "operator"),
         "HISTORY_FULL_SCAN_SECONDS": ("601", 601.0),
         "AUTH_MODE": ("basic", "basic"),
         "AUTH_BASIC_USERS": (f"ops:admin:{hashed}", f"ops:admin:{hashed}"),
