@@ -78,13 +78,14 @@ def fill_sqlite(url: str, rows: int) -> None:
     connection.close()
 
 
-def fill_postgresql(url: str, rows: int) -> None:
-    """COPY in one stream (the fast path), then VACUUM ANALYZE so the planner knows the table."""
+def fill_postgresql(url: str, rows: int, columns: str = COLUMNS, source=None) -> None:
+    """COPY in one stream (the fast path), then VACUUM ANALYZE so the planner knows the table.
+    ``source(rows)`` yields rows of ``columns`` (default: this benchmark's own)."""
     import psycopg
 
     with psycopg.connect(history_db.psycopg_dsn(url)) as connection:
-        with connection.cursor() as cursor, cursor.copy(f"COPY task_runs ({COLUMNS}) FROM STDIN") as copy:
-            for row in synthetic_rows(rows):
+        with connection.cursor() as cursor, cursor.copy(f"COPY task_runs ({columns}) FROM STDIN") as copy:
+            for row in (source or synthetic_rows)(rows):
                 copy.write_row(row)
         connection.commit()
         connection.autocommit = True

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import history_db  # noqa: E402
-from bench.history_paging import NAMES, STATES, timed  # noqa: E402
+from bench.history_paging import NAMES, STATES, fill_postgresql, timed  # noqa: E402
 
 COLUMNS = (
     "task_id, name, state, args, kwargs, queue, worker, retries, exception, error_group,"
@@ -80,15 +80,7 @@ def fill(url: str, rows: int) -> None:
         connection.execute("ANALYZE")
         connection.close()
         return
-    import psycopg
-
-    with psycopg.connect(history_db.psycopg_dsn(url)) as connection:
-        with connection.cursor() as cursor, cursor.copy(f"COPY task_runs ({COLUMNS}) FROM STDIN") as copy:
-            for row in synthetic_rows(rows):
-                copy.write_row(row)
-        connection.commit()
-        connection.autocommit = True
-        connection.execute("VACUUM ANALYZE task_runs")
+    fill_postgresql(url, rows, COLUMNS, synthetic_rows)
 
 
 def main(rows: int, kind: str) -> None:

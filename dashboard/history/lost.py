@@ -19,6 +19,7 @@ news of it (a worker receiving it after all) moves it on (``merge.accepts``).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import timedelta
 
@@ -36,9 +37,11 @@ log = logging.getLogger(__name__)
 LOST = "LOST"
 LOST_AFTER = 3600.0
 BATCH = 500  # candidates looked at per pass
-SCAN_LIMIT = 100_000  # messages read per queue; a longer queue marks nothing this pass
+SCAN_LIMIT = 10_000  # messages read per queue (a few MB); a longer queue marks nothing this pass
 SEEN_WITHIN = 300.0
 INSPECT_TIMEOUT = 2.0
+# The task id in a kombu message's headers (its body is base64): ``"id": "<task id>"``.
+_MESSAGE_ID = re.compile(rb'"id": "([^"]{1,64})"')
 
 
 def candidates(session: Session, lost_after: float) -> list[str]:
@@ -53,12 +56,10 @@ def in_queues(client: redis.Redis, celery_app: Celery, queues: list[str], ids: s
     """The ``ids`` whose message waits in a queue or is held for a worker; None when unsure."""
     layout = broker_layout.layout_for(celery_app)
     found: set[str] = set()
-    needles = {task_id: task_id.encode() for task_id in ids}
+    wanted = {task_id.encode() for task_id in ids}
 
-    def look(raw: bytes) -> None:
-        for task_id, needle in needles.items():
-            if needle in raw:
-                found.add(task_id)
+    def look(raw: bytes) -> None:  # one regular expression per message, whatever the candidates
+        found.update(m.decode() for m in _MESSAGE_ID.findall(raw) if m in wanted)
 
     for queue in queues:
         for key in broker_layout.queue_keys(layout, queue):

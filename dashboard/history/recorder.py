@@ -257,7 +257,7 @@ class Recorder:
         db.session.rollback()
         for start in range(0, len(ids), 500):
             written += self._apply_backend(ids[start : start + 500])
-        written += lost.mark_lost(db.session, get_redis(), self.prefix, get_celery(), self.lost_after)
+        written += self.mark_lost()
         if full:
             backend = get_celery().backend
             for chunk in scan_backend_ids(backend):
@@ -266,6 +266,10 @@ class Recorder:
                 if unknown:
                     written += self._apply_backend(sorted(unknown))
         return written
+
+    def mark_lost(self) -> int:
+        """PENDING runs found nowhere long after they were sent end LOST (``lost``)."""
+        return lost.mark_lost(db.session, get_redis(), self.prefix, get_celery(), self.lost_after)
 
     def prune(self) -> int:
         if self.retention_days <= 0:
