@@ -8,6 +8,7 @@ A run is lost when it is still PENDING :data:`LOST_AFTER` after it was sent (the
   worker (the ``unacked`` hash);
 - in no worker's hands: not active, reserved or scheduled (an ETA) on any worker, and every
   worker seen lately answered, so a busy worker that did not reply keeps its runs;
+- not waiting in a staging list (a message moved there from its queue keeps its id);
 - unknown to the result backend (reconciliation has just read it for every unfinished run).
 
 Anything uncertain marks nothing: a broker that is not Redis, a queue longer than
@@ -77,6 +78,19 @@ def in_queues(client: redis.Redis, celery_app: Celery, queues: list[str], ids: s
     return found
 
 
+def staged(client: redis.Redis, prefix: str, ids: set[str]) -> set[str]:
+    """The ``ids`` that are items of a staging list, or held aside by its dispatcher: a message
+    moved from a queue to staging keeps its id, and runs under it once released."""
+    ordered, found = sorted(ids), set()
+    for part in ("items", "held"):
+        for key in client.scan_iter(match=f"{prefix}staging:*:{part}", count=100):
+            if client.type(key) != b"hash":
+                continue
+            values = client.hmget(key, ordered)
+            found.update(task_id for task_id, value in zip(ordered, values, strict=True) if value is not None)
+    return found
+
+
 def in_workers(client: redis.Redis, prefix: str, celery_app: Celery, ids: set[str]) -> set[str] | None:
     """The ``ids`` a worker holds (active, reserved, scheduled); None when a worker seen lately
     did not answer all three."""
@@ -114,6 +128,8 @@ def mark_lost(
         queues = sorted(set(broker.known_queues(celery_app)) | set(bound))
         waiting = in_queues(client, celery_app, queues, ids)
         held = in_workers(redis_client, prefix, celery_app, ids) if waiting is not None else None
+        if held is not None:
+            held |= staged(redis_client, prefix, ids)
     except Exception as error:  # a broker that is not Redis, or away: nothing is marked
         log.warning("recorder: could not look for lost runs: %s", error)
         return 0

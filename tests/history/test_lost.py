@@ -14,6 +14,7 @@ from sqlalchemy import update
 from dashboard.core import inspect_keys
 from dashboard.core.broker import layout_for
 from dashboard.core.runs import TaskRun, record_sent
+from dashboard.core.staging_keys import StagingKeys
 from dashboard.extensions import db
 from dashboard.history import lost, store
 from dashboard.history.merge import RunUpdate
@@ -66,8 +67,10 @@ def test_only_a_run_found_nowhere_long_after_it_was_sent_is_marked_lost_and_news
     waiting = _send(app, celery_app, parked, sent_ago=LOST_AFTER * 2)
     recent = _send(app, celery_app, parked, sent_ago=1)
     held = _send(app, celery_app, "lost-held", sent_ago=LOST_AFTER * 2, countdown=3600)
-    for task_id in (gone, recent):  # the broker loses these two messages
+    moved = _send(app, celery_app, parked, sent_ago=LOST_AFTER * 2)
+    for task_id in (gone, recent, moved):  # the broker loses two messages; one goes to staging
         queue_actions.delete_message(broker, layout_for(celery_app), parked, task_id)
+    redis_client.hset(StagingKeys(key_prefix).items, moved, '{"task": "tasks.add"}')
     inspector = celery_app.control.inspect(destination=[holding_worker.hostname], timeout=2)
     wait_until(
         lambda: any(
@@ -83,7 +86,7 @@ def test_only_a_run_found_nowhere_long_after_it_was_sent_is_marked_lost_and_news
     run = _state(app, gone)
     assert run.state == "LOST" and "no queue, no worker's hands and no result backend" in run.exception
     assert run.finished_at is not None
-    assert {_state(app, t).state for t in (waiting, recent, held)} == {"PENDING"}
+    assert {_state(app, t).state for t in (waiting, recent, held, moved)} == {"PENDING"}
     fragment = client.get(f"/history/runs/{gone}", headers={"HX-Request": "true"})
     assert fragment.status_code == 286  # final on the page: it stops polling
     assert client.get("/api/v1/runs?q=state:LOST").get_json()["runs"][0]["id"] == gone
